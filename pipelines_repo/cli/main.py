@@ -1,0 +1,38 @@
+"""`bt-dagster`: the bt-compatible pipeline commands and the local data plane commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import local
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bt-dagster",
+        description="Braintrust dataset pipelines on Dagster, and a Braintrust-compatible local data plane.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    local.register(commands)
+    try:
+        from . import pipeline
+    except ImportError:  # pragma: no cover - the pipeline commands are optional while building
+        pipeline = None
+    if pipeline is not None:
+        pipeline.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Serve the local data plane over HTTP on a loopback port (uvicorn)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from .app import Faults, create_app
+from .store import LocalStore
+
+API_KEY_ENV = "BT_LOCAL_API_KEY"
+
+
+def resolve_api_key(explicit: str | None) -> tuple[str, bool]:
+    """The key clients must send: --api-key, else $BT_LOCAL_API_KEY, else a fresh random one.
+
+    Returns the key and whether it was generated (then the caller prints it).
+    """
+    key = explicit or os.environ.get(API_KEY_ENV)
+    if key:
+        return key, False
+    return "bt-local-" + secrets.token_urlsafe(18), True
+
+
+def serve(
+    db_path: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    api_key: str | None = None,
+    faults: Faults | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Run the plane until interrupted. Binds loopback unless `host` says otherwise."""
+    key, generated = resolve_api_key(api_key)
+    app = create_app(LocalStore(db_path), api_key=key, faults=faults)
+    print(f"Braintrust local data plane on http://{host}:{port} (database {db_path})", file=sys.stderr)
+    if generated:
+        print(f"API key (generated; pass --api-key or set {API_KEY_ENV} to choose one): {key}", file=sys.stderr)
+    print(
+        f"Point the SDK at it: BRAINTRUST_APP_URL=http://{host}:{port} BRAINTRUST_API_KEY=<key>",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
