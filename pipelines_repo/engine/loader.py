@@ -1,0 +1,271 @@
+"""Import pipeline files written for Braintrust's CLI, unchanged, and select pipelines in them.
+
+Like bt's Python runner: the file's directory and the current directory go on ``sys.path`` (and
+stay there, so a transform's lazy imports keep working), the file runs as a module with a unique
+name (``_bt_dagster_pipeline_<sha256(abs path)[:16]>``), and the pipelines are what the file
+appended to ``braintrust.dataset_pipeline._DATASET_PIPELINES`` (deduplicated by identity).
+Unlike bt, the SDK registry is snapshotted and restored around every load, so loading one file
+never leaks its pipelines into the next load, and the file's text is compiled from the bytes we
+hash (no stale ``__pycache__``).
+
+Every failure is a :class:`PipelineLoadError` naming the file, the cause and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .spec import PipelineOptionsError, PipelineSpec, options_for, spec_from_definition
+
+__all__ = ["PipelineLoadError", "discover_pipelines", "load_pipeline_file", "module_name_for", "select_pipeline"]
+
+_LOAD_LOCK = threading.RLock()
+
+
+class PipelineLoadError(Exception):
+    """A pipeline file could not be loaded or a pipeline could not be selected.
+
+    ``str(err)`` is ``"<path>: <cause>"`` followed by ``" <fix>"`` when there is one.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, cause: str, fix: str | None = None):
+        self.path = Path(path) if path is not None else None
+        self.cause = cause
+        self.fix = fix
+        where = f"{os.fspath(path)}: " if path is not None else ""
+        super().__init__(f"{where}{cause}" + (f" {fix}" if fix else ""))
+
+
+def module_name_for(path: str | os.PathLike[str]) -> str:
+    absolute = os.path.abspath(os.fspath(path))
+    return f"_bt_dagster_pipeline_{hashlib.sha256(absolute.encode('utf-8')).hexdigest()[:16]}"
+
+
+def _registry() -> list[Any]:
+    from braintrust import dataset_pipeline as sdk
+
+    return sdk._DATASET_PIPELINES  # noqa: SLF001 - the SDK's documented-by-use registry
+
+
+def _user_frame(exc: BaseException, filename: str) -> str:
+    """``line N`` of the deepest traceback frame inside the pipeline file, if any."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(frame.filename) == filename:
+            line = frame.lineno
+    return f" (line {line})" if line else ""
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise PipelineLoadError(
+            path,
+            "pipeline file not found.",
+            f"Check the path (relative paths resolve from {os.getcwd()}).",
+        )
+    if path.is_dir():
+        raise PipelineLoadError(path, "is a directory, not a pipeline file.", "Pass a .py file that calls DatasetPipeline(...).")
+    if path.suffix.lower() != ".py":
+        raise PipelineLoadError(
+            path,
+            f"unsupported pipeline file extension {path.suffix or '(none)'!r}; bt-dagster runs Python (.py) pipeline files.",
+            "Pass a .py file (TypeScript pipelines run only with bt itself).",
+        )
+
+
+def _exec_file(path: Path, absolute: str, text: str) -> None:
+    module_name = module_name_for(absolute)
+    try:
+        code = compile(text, absolute, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise PipelineLoadError(
+            path,
+            f"syntax error at line {exc.lineno}: {exc.msg}.",
+            "Fix the Python syntax in the file.",
+        ) from None
+    loader = importlib.machinery.SourceFileLoader(module_name, absolute)  # any suffix (e.g. .PY)
+    spec = importlib.util.spec_from_file_location(module_name, absolute, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__file__ = absolute
+    previous = sys.modules.get(module_name)
+    sys.modules[module_name] = module
+    ok = False
+    try:
+        exec(code, module.__dict__)  # noqa: S102 - running the user's pipeline file is the point
+        ok = True
+    except PipelineOptionsError as exc:
+        line = _user_frame(exc, absolute).strip(" ()")
+        raise PipelineLoadError(path, f"{line + ': ' if line else ''}{exc}", "Use only the listed options.") from None
+    except SyntaxError as exc:  # from a module the file imports
+        where = f"{exc.filename}, " if exc.filename else ""
+        raise PipelineLoadError(
+            path,
+            f"syntax error in an imported module ({where}line {exc.lineno}): {exc.msg}.",
+            "Fix the Python syntax in that module.",
+        ) from None
+    except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        fix = (
+            f"Install the package that provides {missing!r} into the environment running bt-dagster "
+            f"({sys.executable} -m pip install ...), or fix the import."
+            if missing
+            else "Fix the import (check the module and name exist)."
+        )
+        raise PipelineLoadError(path, f"import failed{_user_frame(exc, absolute)}: {exc}.", fix) from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any user error becomes a load error
+        raise PipelineLoadError(
+            path,
+            f"raised {type(exc).__name__} while being imported{_user_frame(exc, absolute)}: {exc}.",
+            "Fix the error in the pipeline file; module-level code must run without network access or input.",
+        ) from exc
+    finally:
+        if not ok:
+            if previous is not None:
+                sys.modules[module_name] = previous
+            else:
+                sys.modules.pop(module_name, None)
+
+
+def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
+    """Import one pipeline file and return its pipelines, in registration order.
+
+    Names default like bt: ``name`` else the file stem. Raises :class:`PipelineLoadError` for a
+    missing or non-``.py`` file, a syntax error (with its line), an import error, an exception at
+    import time, no pipeline registered, two pipelines with one name, or an invalid
+    source/target (e.g. missing ``target.dataset_name``, bad ``source.scope``).
+    """
+    path = Path(path)
+    _check_path(path)
+    absolute = os.path.abspath(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineLoadError(path, f"is not UTF-8 text ({exc.reason}).", "Save the file as UTF-8.") from None
+    except OSError as exc:
+        raise PipelineLoadError(path, f"cannot be read: {exc.strerror or exc}.", "Check the file's permissions.") from None
+
+    with _LOAD_LOCK:
+        for entry in (os.path.dirname(absolute), os.getcwd()):
+            if entry and entry not in sys.path:
+                sys.path.insert(0, entry)
+        registry = _registry()
+        saved = list(registry)
+        registry.clear()
+        try:
+            _exec_file(path, absolute, text)
+            definitions: list[Any] = []
+            seen: set[int] = set()
+            for definition in registry:
+                if id(definition) not in seen:
+                    seen.add(id(definition))
+                    definitions.append(definition)
+            # Read the side-table options while the definitions are certainly alive.
+            options = [options_for(definition) for definition in definitions]
+        finally:
+            registry[:] = saved
+
+    if not definitions:
+        raise PipelineLoadError(
+            path,
+            "no dataset pipeline registered.",
+            "Call DatasetPipeline(name=..., source=..., transform=..., target=...) at module level "
+            "(from braintrust import DatasetPipeline).",
+        )
+
+    specs: list[PipelineSpec] = []
+    for index, (definition, opts) in enumerate(zip(definitions, options)):
+        label = getattr(definition, "name", None) or path.stem
+        try:
+            spec = spec_from_definition(
+                definition, file=Path(absolute), file_text=text, default_name=path.stem, options=opts
+            )
+        except ValueError as exc:
+            raise PipelineLoadError(
+                path,
+                f"pipeline {label!r} (#{index + 1}) is invalid: {exc}.",
+                "Fix the DatasetPipeline(...) arguments: source={'project_name': ..., 'scope': 'span'|'trace'}, "
+                "target={'dataset_name': ...}.",
+            ) from None
+        specs.append(spec)
+
+    names = [spec.name for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise PipelineLoadError(
+            path,
+            f"several pipelines are named {', '.join(repr(name) for name in duplicates)} "
+            "(an unnamed pipeline takes the file stem).",
+            "Give each DatasetPipeline(...) a distinct name=.",
+        )
+    return specs
+
+
+def select_pipeline(
+    specs: Iterable[PipelineSpec], name: str | None, path: str | os.PathLike[str] | None = None
+) -> PipelineSpec:
+    """Pick one pipeline like bt's runner (``--name``)."""
+    specs = list(specs)
+    if name:
+        for spec in specs:
+            if spec.name == name:
+                return spec
+        known = ", ".join(spec.name for spec in specs) or "none"
+        raise PipelineLoadError(path, f'No dataset pipeline named "{name}" found. Known pipelines: {known}.')
+    if not specs:
+        raise PipelineLoadError(path, "No dataset pipelines found. Did you call DatasetPipeline()?")
+    if len(specs) > 1:
+        names = ", ".join(spec.name for spec in specs)
+        raise PipelineLoadError(path, f"Multiple dataset pipelines found ({names}). Pass --name.")
+    return specs[0]
+
+
+def discover_pipelines(directory: str | os.PathLike[str]) -> tuple[list[PipelineSpec], list[PipelineLoadError]]:
+    """Load every ``*.py`` (not ``_``-prefixed) in ``directory``, sorted by file name.
+
+    Errors are collected per file instead of raised. A pipeline name already defined by an
+    earlier file is an error on the later file naming both files; the earlier one is kept.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return [], [
+            PipelineLoadError(
+                directory,
+                "pipelines directory does not exist.",
+                "Create it, or point PIPELINES_DIR at the folder holding your pipeline files.",
+            )
+        ]
+    specs: list[PipelineSpec] = []
+    errors: list[PipelineLoadError] = []
+    owners: dict[str, Path] = {}
+    files = sorted(p for p in directory.glob("*.py") if p.is_file() and not p.name.startswith("_"))
+    for file in files:
+        try:
+            loaded = load_pipeline_file(file)
+        except PipelineLoadError as exc:
+            errors.append(exc)
+            continue
+        clash = [spec for spec in loaded if spec.name in owners]
+        if clash:
+            for spec in clash:
+                errors.append(
+                    PipelineLoadError(
+                        file,
+                        f"pipeline name {spec.name!r} is already defined in {owners[spec.name]}.",
+                        "Pipeline names must be unique across the pipelines directory; rename one of them.",
+                    )
+                )
+            loaded = [spec for spec in loaded if spec.name not in owners]
+        for spec in loaded:
+            owners[spec.name] = file
+        specs.extend(loaded)
+    return specs, errors

@@ -1,0 +1,556 @@
+"""Run the user's transform over pulled items, streaming, with bt's argument semantics.
+
+Items are :class:`TransformItem`: a ref in bt's ``pulled.jsonl`` shape (``root_span_id``, ``id``
+in span scope, ``origin``) plus, when the pull stage embedded them, the span's payload
+(``span``, span scope) or the trace's spans (``spans``, trace scope). In ``pulled.jsonl`` these
+travel as extra keys ``"span"`` / ``"spans"`` beside the ref keys (bt ignores unknown keys), see
+:meth:`TransformItem.from_json` / :meth:`TransformItem.to_json`.
+
+:func:`transform_items` streams: at most ``2 * max_concurrency`` items are in flight, at most
+``max_concurrency`` transform calls run at once, and rows come out in input order. Async
+transforms are awaited on one private event loop (running in its own thread, so callers may
+be sync or async); sync transforms run in a thread pool of ``max_concurrency`` workers.
+
+Arguments are bt's (reference §3), passed by keyword and filtered like the SDK's
+``call_user_fn``: a ref with a string ``id`` (span scope) gives ``input, output, expected,
+metadata`` of that span, ``trace`` and ``id``; a ref without (trace scope) gives
+``input=output=expected=metadata=None`` and ``trace``. Parameters match by name, missing ones
+keep their defaults, a required parameter with an unknown name takes the next unused argument,
+and ``**kwargs`` receives the rest.
+
+Results go through :func:`rows.normalize_result` (fallback ids, origin) and, unless
+``validate=False``, :func:`rows.validate_row` -- so a bad row is an item error under the error
+policy instead of failing the push later. Error policy: ``fail`` raises :class:`TransformError`
+naming the ref, with the original traceback text (after every earlier item's rows were
+yielded); ``skip`` appends ``{"ref", "error", "traceback"}`` to ``errors.jsonl`` and continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import inspect
+import json
+import os
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from .rows import RowValidationError, canonical_json, normalize_result, ref_fallback_id, validate_row
+from .spec import PipelineSpec
+from .trace import FetchTrace, PipelineTrace, TraceCache
+
+__all__ = [
+    "PULLED_SPANS_KEY",
+    "PULLED_SPAN_KEY",
+    "SourceSpanNotFoundError",
+    "TraceFactory",
+    "TransformError",
+    "TransformItem",
+    "TransformStats",
+    "TransformStream",
+    "call_args",
+    "make_trace_factory",
+    "transform_items",
+]
+
+PULLED_SPAN_KEY = "span"
+PULLED_SPANS_KEY = "spans"
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_STDLIB_DIRS = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep for module in (asyncio, concurrent.futures)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TransformItem:
+    """One candidate: a bt ref plus the span payload (span scope) or the trace's spans (trace scope)."""
+
+    ref: Mapping[str, Any]
+    span: Mapping[str, Any] | None = None
+    spans: list[Mapping[str, Any]] | None = None
+
+    @property
+    def root_span_id(self) -> str | None:
+        value = self.ref.get("root_span_id")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def id(self) -> str | None:
+        """The source span row id (span scope), like bt's runner: only a non-empty string counts."""
+        value = self.ref.get("id")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def origin(self) -> dict[str, Any] | None:
+        value = self.ref.get("origin")
+        return dict(value) if isinstance(value, Mapping) else None
+
+    @property
+    def object_id(self) -> str | None:
+        origin = self.ref.get("origin")
+        value = origin.get("object_id") if isinstance(origin, Mapping) else None
+        return value if isinstance(value, str) else None
+
+    def describe(self) -> str:
+        parts = [f"root_span_id={self.ref.get('root_span_id')!r}"]
+        if "id" in self.ref:
+            parts.append(f"id={self.ref.get('id')!r}")
+        return " ".join(parts)
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> TransformItem:
+        """From a ``pulled.jsonl`` line: ref keys plus optional ``span`` / ``spans``."""
+        if not isinstance(value, Mapping):
+            raise ValueError(f"pulled ref must be a JSON object (got {type(value).__name__})")
+        ref = {key: val for key, val in value.items() if key not in (PULLED_SPAN_KEY, PULLED_SPANS_KEY)}
+        span = value.get(PULLED_SPAN_KEY)
+        spans = value.get(PULLED_SPANS_KEY)
+        return cls(
+            ref=ref,
+            span=span if isinstance(span, Mapping) else None,
+            spans=list(spans) if isinstance(spans, list) else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.ref)
+        if self.span is not None:
+            out[PULLED_SPAN_KEY] = dict(self.span)
+        if self.spans is not None:
+            out[PULLED_SPANS_KEY] = [dict(span) for span in self.spans]
+        return out
+
+
+class TransformError(RuntimeError):
+    """The transform failed on one ref (``fail`` policy), or the error rate was exceeded."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ref: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        traceback_text: str | None = None,
+    ):
+        super().__init__(message)
+        self.ref = dict(ref) if ref is not None else None
+        self.error = error
+        self.traceback_text = traceback_text
+
+
+class SourceSpanNotFoundError(LookupError):
+    """bt: ``Source span row '<id>' was not found in hydrated trace.``"""
+
+
+@dataclass
+class TransformStats:
+    """Counters, updated as rows are yielded. ``candidates`` counts finished items (incl. skipped)."""
+
+    candidates: int = 0
+    rows: int = 0
+    skipped: int = 0
+    errors_path: Path | None = None
+
+    @property
+    def error_rate(self) -> float:
+        return self.skipped / self.candidates if self.candidates else 0.0
+
+    def check_error_rate(self, max_error_rate: float) -> None:
+        """Raise :class:`TransformError` when skipped/candidates exceeds ``max_error_rate``."""
+        if self.candidates and self.error_rate > max_error_rate:
+            where = f" (see {self.errors_path})" if self.errors_path else ""
+            raise TransformError(
+                f"{self.skipped} of {self.candidates} candidates failed the transform "
+                f"({self.error_rate:.1%} > max_error_rate {max_error_rate:.1%}){where}. "
+                "Fix the transform, or raise max_error_rate in the pipeline options."
+            )
+
+
+TraceFactory = Callable[[TransformItem], Any]
+
+
+def make_trace_factory(
+    fetch_trace: FetchTrace | None = None, *, object_id: str | None = None, cache_size: int = 64
+) -> TraceFactory:
+    """A factory giving each item a :class:`PipelineTrace`.
+
+    An item's embedded ``spans`` (trace scope) make a pre-loaded trace of its own (not cached:
+    each root appears once in trace scope). Otherwise items of one root span share one trace
+    object from a bounded LRU of ``cache_size`` traces, so ``fetch_trace(root_span_id)`` runs at
+    most once while that root's refs are near each other. ``object_id`` defaults to the ref's
+    ``origin.object_id``.
+    """
+    cache = TraceCache(fetch_trace=fetch_trace, object_id=object_id, size=cache_size)
+
+    def factory(item: TransformItem) -> PipelineTrace:
+        root = item.root_span_id
+        if root is None:
+            raise ValueError("Discovery ref is missing root_span_id.")
+        if item.spans is not None:
+            return PipelineTrace(
+                object_id=object_id or item.object_id or "",
+                root_span_id=root,
+                spans=[dict(span) for span in item.spans],
+                fetch_trace=fetch_trace,
+            )
+        return cache.get(root, object_id=object_id or item.object_id)
+
+    return factory
+
+
+def call_args(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Filter ``kwargs`` for ``fn`` like the SDK's ``call_user_fn`` (see module doc).
+
+    Returns ``(positional, keyword)``; positional-only parameters are passed positionally.
+    """
+    remaining = dict(kwargs)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return [], remaining
+    positional: list[Any] = []
+    keyword: dict[str, Any] = {}
+    accepts_kwargs = False
+    for name, param in signature.parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            accepts_kwargs = True
+            continue
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        if name in remaining:
+            value = remaining.pop(name)
+        elif param.default is not inspect.Parameter.empty:
+            if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+                positional.append(param.default)
+            continue
+        elif remaining:
+            value = remaining.pop(next(iter(remaining)))  # legacy positional fallback
+        else:
+            continue
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            positional.append(value)
+        else:
+            keyword[name] = value
+    if accepts_kwargs:
+        keyword.update(remaining)
+    return positional, keyword
+
+
+def _is_async_callable(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return call is not None and not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
+
+def _format_traceback(exc: BaseException) -> str:
+    """The exception's traceback without this engine's and asyncio's frames."""
+    te = traceback.TracebackException.from_exception(exc)
+    frames = [
+        frame
+        for frame in te.stack
+        if not (
+            os.path.dirname(os.path.abspath(frame.filename)) == _PACKAGE_DIR
+            and os.path.basename(frame.filename) in ("transform.py",)
+        )
+        and not os.path.abspath(frame.filename).startswith(_STDLIB_DIRS)
+    ]
+    te.stack = traceback.StackSummary.from_list(frames)
+    return "".join(te.format())
+
+
+@dataclass
+class _Outcome:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+
+
+class TransformStream(Iterator[dict[str, Any]]):
+    """Iterator of transformed rows (input order) with live :attr:`stats`. Close it when done
+    early (or use it as a context manager); exhausting it closes it."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        items: Iterable[TransformItem],
+        *,
+        trace_factory: TraceFactory,
+        max_concurrency: int,
+        on_error: Literal["fail", "skip"],
+        errors_path: Path | None,
+        validate: bool,
+        on_progress: Callable[[TransformStats], None] | None,
+        stats: TransformStats,
+    ):
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        if on_error not in ("fail", "skip"):
+            raise ValueError(f"on_error must be 'fail' or 'skip' (got {on_error!r})")
+        if on_error == "skip" and errors_path is None:
+            raise ValueError("on_error='skip' needs errors_path (errors.jsonl) so skipped items are recorded")
+        self.spec = spec
+        self.stats = stats
+        self.stats.errors_path = errors_path
+        self._items = iter(items)
+        self._trace_factory = trace_factory
+        self._max_concurrency = max_concurrency
+        self._window = 2 * max_concurrency
+        self._on_error = on_error
+        self._errors_path = errors_path
+        self._validate = validate
+        self._on_progress = on_progress
+        self._transform = spec.transform
+        self._is_async = _is_async_callable(spec.transform)
+        self._pending: deque[tuple[TransformItem, Future[_Outcome]]] = deque()
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._started = False
+        self._closed = False
+        self._items_done = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._errors_file: IO[str] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._started = True
+        if self._errors_path is not None:
+            self._errors_path.parent.mkdir(parents=True, exist_ok=True)
+            self._errors_file = open(self._errors_path, "w", encoding="utf-8")  # noqa: SIM115
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._pool = ThreadPoolExecutor(max_workers=self._max_concurrency, thread_name_prefix="bt-transform")
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name=f"bt-transform-loop[{self.spec.name}]", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+        async def make_semaphore() -> asyncio.Semaphore:
+            return asyncio.Semaphore(self._max_concurrency)
+
+        self._semaphore = asyncio.run_coroutine_threadsafe(make_semaphore(), loop).result()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = self._loop
+        if loop is not None and self._thread is not None:
+            for _, future in self._pending:
+                future.cancel()
+
+            async def drain() -> None:
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+            try:
+                asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout=30)
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                pass
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join(timeout=30)
+            if not self._thread.is_alive():
+                loop.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pending.clear()
+        self._buffer.clear()
+        if self._errors_file is not None:
+            self._errors_file.close()
+            self._errors_file = None
+
+    def __enter__(self) -> TransformStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - safety net for abandoned streams
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # -- iteration ------------------------------------------------------------------------
+    def __iter__(self) -> TransformStream:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        while not self._buffer:
+            if self._closed:
+                raise StopIteration
+            if not self._started:
+                self._start()
+            try:
+                self._advance()
+            except BaseException:
+                self.close()
+                raise
+        return self._buffer.popleft()
+
+    def _fill(self) -> None:
+        assert self._loop is not None
+        while not self._items_done and len(self._pending) < self._window:
+            try:
+                item = next(self._items)
+            except StopIteration:
+                self._items_done = True
+                break
+            if not isinstance(item, TransformItem):
+                item = TransformItem.from_json(item)
+            future = asyncio.run_coroutine_threadsafe(self._run_one(item), self._loop)
+            self._pending.append((item, future))
+
+    def _advance(self) -> None:
+        self._fill()
+        if not self._pending:
+            self.close()
+            return
+        item, future = self._pending.popleft()
+        outcome = future.result()
+        self.stats.candidates += 1
+        if outcome.error is None:
+            self.stats.rows += len(outcome.rows)
+            self._buffer.extend(outcome.rows)
+        else:
+            self._record_error(item, outcome)
+            if self._on_error == "fail":
+                raise TransformError(
+                    f"Transform of pipeline {self.spec.name!r} failed for ref {item.describe()}: {outcome.error}\n"
+                    f"Original traceback:\n{outcome.traceback}"
+                    "Fix the transform, or set on_error='skip' to record failing refs in errors.jsonl and continue.",
+                    ref=item.ref,
+                    error=outcome.error,
+                    traceback_text=outcome.traceback,
+                )
+            self.stats.skipped += 1
+        if self._on_progress is not None:
+            self._on_progress(self.stats)
+
+    def _record_error(self, item: TransformItem, outcome: _Outcome) -> None:
+        if self._errors_file is None:
+            return
+        line = {"ref": dict(item.ref), "error": outcome.error, "traceback": outcome.traceback}
+        self._errors_file.write(json.dumps(line, sort_keys=True, ensure_ascii=False, default=repr) + "\n")
+        self._errors_file.flush()
+
+    # -- one item, on the loop --------------------------------------------------------------
+    async def _run_one(self, item: TransformItem) -> _Outcome:
+        assert self._semaphore is not None
+        async with self._semaphore:
+            try:
+                return _Outcome(rows=await self._transform_one(item))
+            except Exception as exc:  # noqa: BLE001 - every user error goes through the policy
+                return _Outcome(error=f"{type(exc).__name__}: {exc}", traceback=_format_traceback(exc))
+
+    async def _transform_one(self, item: TransformItem) -> list[dict[str, Any]]:
+        if item.root_span_id is None:
+            raise ValueError("Discovery ref is missing root_span_id.")
+        trace = self._trace_factory(item)
+        row_id = item.id
+        if row_id is not None:
+            span = item.span if item.span is not None else await _find_source_span(trace, row_id)
+            kwargs: dict[str, Any] = {
+                "input": _get(span, "input"),
+                "output": _get(span, "output"),
+                "expected": _get(span, "expected"),
+                "metadata": _get(span, "metadata"),
+                "trace": trace,
+                "id": row_id,
+            }
+        else:
+            kwargs = {"input": None, "output": None, "expected": None, "metadata": None, "trace": trace}
+        result = await self._call(kwargs)
+        rows = normalize_result(result, fallback_id=ref_fallback_id(item.ref), origin=item.origin)
+        for index, row in enumerate(rows):
+            if self._validate:
+                problems = validate_row(row)
+                if problems:
+                    raise RowValidationError(index, row.get("id"), problems)
+            else:
+                canonical_json(row)  # rows must at least be writable as JSON
+        return rows
+
+    async def _call(self, kwargs: dict[str, Any]) -> Any:
+        fn = self._transform
+        positional, keyword = call_args(fn, kwargs)
+        if self._is_async:
+            result = fn(*positional, **keyword)
+        else:
+            assert self._loop is not None
+            context = contextvars.copy_context()
+            result = await self._loop.run_in_executor(
+                self._pool, functools.partial(context.run, fn, *positional, **keyword)
+            )
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def _get(span: Any, name: str) -> Any:
+    if isinstance(span, Mapping):
+        return span.get(name)
+    return getattr(span, name, None)
+
+
+async def _find_source_span(trace: Any, row_id: str) -> Any:
+    """bt: the span whose ``id`` or ``span_id`` equals the ref id, scorers included."""
+    if isinstance(trace, PipelineTrace):
+        spans: list[Any] = await trace.span_dicts()
+    else:
+        spans = await trace.get_spans(include_scorers=True)
+    for span in spans:
+        if row_id in (_get(span, "id"), _get(span, "span_id")):
+            return span
+    raise SourceSpanNotFoundError(f"Source span row {row_id!r} was not found in hydrated trace.")
+
+
+def transform_items(
+    spec: PipelineSpec,
+    items: Iterable[TransformItem | Mapping[str, Any]],
+    *,
+    trace_factory: TraceFactory | None = None,
+    max_concurrency: int | None = None,
+    on_error: Literal["fail", "skip"] | None = None,
+    errors_path: str | os.PathLike[str] | None = None,
+    validate: bool = True,
+    on_progress: Callable[[TransformStats], None] | None = None,
+    stats: TransformStats | None = None,
+) -> TransformStream:
+    """Stream the transform over ``items`` (``TransformItem`` or ``pulled.jsonl`` dicts).
+
+    ``max_concurrency`` and ``on_error`` default to the pipeline's options. ``trace_factory``
+    defaults to :func:`make_trace_factory()` with no fetcher (offline: only embedded spans).
+    ``errors_path`` (required for ``skip``) is truncated when iteration starts; each failing
+    item appends one line ``{"ref", "error", "traceback"}`` (also under ``fail``, before raising).
+    Returns a :class:`TransformStream`; its ``stats`` are final once it is exhausted.
+    """
+    return TransformStream(
+        spec,
+        items,  # type: ignore[arg-type]
+        trace_factory=trace_factory or make_trace_factory(),
+        max_concurrency=max_concurrency if max_concurrency is not None else spec.options.max_concurrency,
+        on_error=on_error if on_error is not None else spec.options.on_error,
+        errors_path=Path(errors_path) if errors_path is not None else None,
+        validate=validate,
+        on_progress=on_progress,
+        stats=stats if stats is not None else TransformStats(),
+    )
