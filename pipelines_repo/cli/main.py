@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import local
+from . import local, pipeline
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,12 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(commands)
-    try:
-        from . import pipeline
-    except ImportError:  # pragma: no cover - the pipeline commands are optional while building
-        pipeline = None
-    if pipeline is not None:
-        pipeline.register(commands)
+    pipeline.register(commands)
     return parser
 
 
