@@ -188,3 +188,11 @@ def test_errors_are_json_with_a_message(http, served_plane) -> None:
     assert no_route.status_code == 404 and no_route.json()["message"]
     bad_version = http.post("/btql", json={"query": "SELECT * FROM dataset('x')", "version": "abc"})
     assert bad_version.status_code in (400, 404) and bad_version.json()["message"]
+
+
+def test_local_stats_count_requests_by_route(http, project) -> None:
+    before = http.get("/local/stats").json()["requests"].get("POST /btql", 0)
+    for _ in range(3):
+        http.post("/btql", json={"query": f"SELECT id FROM project_logs('{project['id']}') LIMIT 1"})
+    stats = http.get("/local/stats").json()
+    assert stats["requests"]["POST /btql"] == before + 3 and stats["total"] >= 3

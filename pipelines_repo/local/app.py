@@ -103,6 +103,21 @@ class _FaultMiddleware(BaseHTTPMiddleware):
         return response
 
 
+class _CountingMiddleware(BaseHTTPMiddleware):
+    """Counts requests by method and route, for `GET /local/stats` (benchmarks, operators)."""
+
+    def __init__(self, app: Any, counts: dict[str, int]):
+        super().__init__(app)
+        self.counts = counts
+
+    async def dispatch(self, request: Request, call_next: Callable) -> Response:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        key = f"{request.method} {getattr(route, 'path', request.url.path)}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return response
+
+
 class _AuthMiddleware(BaseHTTPMiddleware):
     def __init__(self, app: Any, api_key: str):
         super().__init__(app)
@@ -139,6 +154,13 @@ def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults 
 
     async def hello(request: Request) -> Response:
         return PlainTextResponse("Hello, World!")
+
+    counts: dict[str, int] = {}
+
+    async def local_stats(request: Request) -> Response:
+        """Requests served since start, by route (not part of Braintrust's API)."""
+        served = {k: v for k, v in counts.items() if not k.endswith(" /local/stats")}
+        return JSONResponse({"requests": served, "total": sum(served.values())})
 
     # -- projects ------------------------------------------------------------------------
     async def project_create(request: Request) -> Response:
@@ -338,6 +360,7 @@ def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults 
         Route("/version", version, methods=["GET"]),
         Route("/ping", ping, methods=["GET"]),
         Route("/v1", hello, methods=["GET"]),
+        Route("/local/stats", local_stats, methods=["GET"]),
         Route("/v1/project", project_create, methods=["POST"]),
         Route("/v1/project", project_list, methods=["GET"]),
         Route("/v1/project/{id}", project_get, methods=["GET"]),
@@ -358,7 +381,7 @@ def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults 
             Route(f"{prefix}/fetch", _with(fetch, defaults), methods=["GET", "POST"]),
             Route(f"{prefix}/feedback", _with(feedback, defaults), methods=["POST"]),
         ]
-    middleware = []
+    middleware = [Middleware(_CountingMiddleware, counts=counts)]
     if api_key:
         middleware.append(Middleware(_AuthMiddleware, api_key=api_key))
     if faults is not None:
