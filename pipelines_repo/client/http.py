@@ -17,12 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import httpx
@@ -494,20 +493,22 @@ class BraintrustClient:
         self,
         query: dict,
         *,
-        page_size: int = MAX_PAGE_SIZE,
+        page_size: int | Callable[[], int] = MAX_PAGE_SIZE,
         max_rows: int | None = None,
+        on_page: Callable[[int], None] | None = None,
         **options: Any,
     ) -> Iterator[list[dict]]:
         """Yield the rows of each page of a JSON-AST query, following ``cursor``.
 
         Sets ``query["limit"]`` (``min(page_size, 1000)``, and no more than what is left of
-        ``max_rows``) and ``query["cursor"]`` on a copy; the caller's dict is not modified. Stops on
-        an empty page, an absent/empty cursor, or once ``max_rows`` rows were yielded. Empty pages
-        are not yielded.
+        ``max_rows``) and ``query["cursor"]`` on a copy; the caller's dict is not modified.
+        ``page_size`` may be a callable, asked before each page (bt's span-scope discovery shrinks
+        the page to what its ``--limit`` leaves). ``on_page(rows)`` is called after every request,
+        empty pages included, so a stage can count its own requests. Stops on an empty page, an
+        absent/empty cursor, or once ``max_rows`` rows were yielded. Empty pages are not yielded.
         """
         if not isinstance(query, dict):
             raise TypeError("iter_btql_pages pages a JSON-AST query (a dict); SQL text cannot be paged here")
-        limit = _page_limit(page_size)
         if max_rows is not None and max_rows < 1:
             return
         q = dict(query)
@@ -515,12 +516,15 @@ class BraintrustClient:
         remaining = max_rows
         previous: str | None = None
         while True:
+            limit = _page_limit(page_size() if callable(page_size) else page_size)
             q["limit"] = limit if remaining is None else min(limit, remaining)
             body = self.btql(q, **options)
             rows = body.get("data") or []
             if remaining is not None:
                 rows = rows[:remaining]
                 remaining -= len(rows)
+            if on_page is not None:
+                on_page(len(rows))
             if rows:
                 yield rows
             cursor = body.get("cursor")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..client import BraintrustClient, BraintrustError
+from ..client import BraintrustClient
 from ..client.http import MAX_PAGE_SIZE
 from .transform import TransformItem
 
@@ -107,33 +107,12 @@ def btql_pages(
     counter: QueryCounter | None = None,
     **options: Any,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield the rows of each page of a JSON-AST ``/btql`` query, following ``cursor``.
-
-    Like ``client.iter_btql_pages`` but counts every call in ``counter`` and takes the page
-    limit from a callable (bt's span-scope discovery shrinks it to what is left). Stops on an
-    empty page or an absent/empty cursor; a repeated cursor is an error (no infinite loop).
-    """
-    q = dict(query)
-    q.pop("cursor", None)
-    previous: str | None = None
-    while True:
-        limit = page_limit() if callable(page_limit) else page_limit
-        q["limit"] = max(1, min(int(limit), MAX_PAGE_SIZE))
-        body = client.btql(q, **options)
-        rows = body.get("data") or []
-        if counter is not None:
-            counter.add(requests=1, pages=1 if rows else 0, rows=len(rows))
-        if rows:
-            yield rows
-        cursor = body.get("cursor")
-        if not rows or not cursor:
-            return
-        if cursor == previous:
-            raise BraintrustError(
-                f"POST /btql returned the same cursor twice ({cursor!r}); stopping to avoid a loop",
-                endpoint="POST /btql",
-            )
-        previous = q["cursor"] = cursor
+    """``client.iter_btql_pages`` with every call counted in ``counter`` (for stage metadata)."""
+    on_page = None
+    if counter is not None:
+        def on_page(rows: int) -> None:
+            counter.add(requests=1, pages=1 if rows else 0, rows=rows)
+    return client.iter_btql_pages(dict(query), page_size=page_limit, on_page=on_page, **options)
 
 
 def _chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:

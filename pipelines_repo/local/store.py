@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .merge import apply_array_deletes, merge_row
-from .query import CompiledFilter, ParsedQuery, SelectItem, SortItem
+from .query import ParsedQuery, SelectItem, SortItem
 from .xact import next_xact_id
 
 ORG_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "bt-dagster/local-org"))
