@@ -1,0 +1,262 @@
+"""The three partitioned assets of one pipeline, thin over the engine stages (via ``staging``).
+
+Every stage:
+
+- is time-partitioned (``partitions.partitions_def_for``) with ``BackfillPolicy.single_run()``,
+  so a backfill over N windows is ONE run; it reads ``context.partition_keys`` (one key, or the
+  whole range) and never ``context.partition_key``;
+- runs in the ``braintrust_api`` concurrency pool (caps concurrent API-bound steps);
+- writes its per-partition files in bt-sync layout under ``$DAGSTER_HOME/bt-sync`` and returns a
+  ``MaterializeResult`` without a value (no IO manager, nothing pickled); the next stage reads
+  the upstream partition files;
+- attaches per-partition metadata with ``context.add_asset_metadata(..., partition_key=k)``,
+  so each window of a range run gets its own counts; run-wide values (sweep pages, API
+  requests, plane) go on the ``MaterializeResult`` and are copied to every partition.
+"""
+
+# No `from __future__ import annotations` here: Dagster reads the real annotations of the
+# `context` and resource parameters when the decorators run.
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from ..engine.artifacts import read_jsonl
+from ..engine.push import resolve_target
+from ..engine.spec import PipelineSpec
+from ..engine.window import TimeWindow
+from .checks import build_check_results, build_check_specs, inspect_rows, partition_rows
+from .partitions import windows_for_keys
+from .resource import BraintrustResource
+from .staging import (
+    partition_dir,
+    pull_partitions_staged,
+    push_partition,
+    transform_partition,
+)
+from .translator import BraintrustTranslator
+
+__all__ = ["POOL", "build_pipeline_assets"]
+
+POOL = "braintrust_api"
+PREVIEW_ROWS = 5
+_PREVIEW_CHARS = 160
+
+
+def _window_meta(window: TimeWindow) -> dict[str, Any]:
+    assert window.start is not None and window.end is not None
+    return {
+        "window_start": dg.MetadataValue.timestamp(window.start),
+        "window_end": dg.MetadataValue.timestamp(window.end),
+    }
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 1] + "\u2026"
+
+
+def _preview(path: os.PathLike[str] | str) -> dg.TableMetadataValue:
+    records = []
+    for row in read_jsonl(path):
+        if len(records) >= PREVIEW_ROWS:
+            break
+        if not isinstance(row, dict):
+            continue
+        records.append(
+            dg.TableRecord(
+                {
+                    "id": _short(row.get("id")),
+                    "input": _short(row.get("input")),
+                    "expected": _short(row.get("expected")),
+                    "tags": _short(row.get("tags")),
+                }
+            )
+        )
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(name, "string") for name in ("id", "input", "expected", "tags")]
+    )
+    return dg.MetadataValue.table(records, schema)
+
+
+def _version_value(version: str | None) -> Any:
+    """The dataset version as an int when it is numeric (so the UI plots it)."""
+    if version is None:
+        return "(empty dataset)"
+    return int(version) if version.isdigit() else version
+
+
+def _range_label(keys: Sequence[str]) -> str:
+    return keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]} ({len(keys)} partitions)"
+
+
+def build_pipeline_assets(
+    spec: PipelineSpec,
+    translator: BraintrustTranslator,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+) -> list[dg.AssetsDefinition]:
+    """``<pipeline>/pulled_refs -> transformed_rows -> dataset_version`` for one pipeline."""
+    prefix = translator.get_pipeline_prefix(spec)
+    source_key = translator.get_source(spec).key
+    keys = {stage: translator.get_asset_key(spec, stage) for stage in ("pulled_refs", "transformed_rows", "dataset_version")}
+    policy = dg.BackfillPolicy.single_run()
+
+    def asset_spec(stage: str, dep: dg.AssetKey) -> dg.AssetSpec:
+        return translator.get_asset_spec(spec, stage, partitions_def=partitions_def).replace_attributes(deps=[dep])  # type: ignore[arg-type]
+
+    def windows(context: dg.AssetExecutionContext) -> dict[str, TimeWindow]:
+        return windows_for_keys(partitions_def, context.partition_keys)
+
+    # -- pull ---------------------------------------------------------------------------------
+    @dg.multi_asset(
+        name=f"{prefix}__pulled_refs",
+        specs=[asset_spec("pulled_refs", source_key)],
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+        pool=POOL,
+    )
+    def pulled_refs(context: dg.AssetExecutionContext, braintrust: BraintrustResource) -> dg.MaterializeResult:
+        wins = windows(context)
+        plane = braintrust.plane_description()
+        context.log.info(f"{spec.name}: one discovery sweep over {_range_label(list(wins))} on the {plane}")
+        sweep = pull_partitions_staged(braintrust.get_client(), spec, wins)
+        for key, part in sweep.partitions.items():
+            context.add_asset_metadata(
+                {
+                    "dagster/row_count": part.refs,
+                    "refs": part.refs,
+                    "pulled_jsonl": dg.MetadataValue.path(os.fspath(part.stage.pulled)),
+                    **_window_meta(part.stage.window),
+                },
+                partition_key=key,
+            )
+        if sweep.unassigned:
+            context.log.warning(f"{sweep.unassigned} ref(s) fell in no partition of the run and were not staged")
+        context.log.info(
+            f"{spec.name}: {sweep.stats.refs} refs in {sweep.stats.pages} page(s), {sweep.stats.requests} API request(s)"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "pages": sweep.stats.pages,
+                "api_requests": sweep.stats.requests,
+                "sweep_refs": sweep.stats.refs,
+                "partitions_in_run": len(wins),
+                "source_project_id": sweep.source.project_id,
+                "plane": plane,
+            }
+        )
+
+    # -- transform ----------------------------------------------------------------------------
+    @dg.multi_asset(
+        name=f"{prefix}__transformed_rows",
+        specs=[asset_spec("transformed_rows", keys["pulled_refs"])],
+        check_specs=build_check_specs(keys["transformed_rows"], spec),
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+        pool=POOL,
+    )
+    def transformed_rows(context: dg.AssetExecutionContext, braintrust: BraintrustResource) -> dg.MaterializeResult:
+        wins = windows(context)
+        plane = braintrust.plane_description()
+        context.log.info(f"{spec.name}: transforming {_range_label(list(wins))} on the {plane}")
+        client = braintrust.get_client()
+        parts = []
+        totals = {"candidates": 0, "rows": 0, "skipped": 0, "requests": 0}
+        for key, window in wins.items():
+            stage = partition_dir(spec, key, window)
+            result = transform_partition(client, spec, stage)
+            stats = result.summary()
+            parts.append(partition_rows(key, result.out, stats, result.errors_path))
+            for name in ("candidates", "rows", "skipped", "requests"):
+                totals[name] += int(stats.get(name) or 0)
+            meta: dict[str, Any] = {
+                "dagster/row_count": result.stats.rows,
+                "candidates": result.stats.candidates,
+                "rows": result.stats.rows,
+                "skipped": result.stats.skipped,
+                "error_rate": float(result.stats.error_rate),
+                "transformed_jsonl": dg.MetadataValue.path(os.fspath(result.out)),
+                "preview": _preview(result.out),
+                **_window_meta(window),
+            }
+            if result.stats.skipped:
+                meta["errors_jsonl"] = dg.MetadataValue.path(os.fspath(result.errors_path))
+            context.add_asset_metadata(meta, partition_key=key)
+        report = inspect_rows(parts)
+        checks = build_check_results(report, spec)
+        failed = [c.check_name for c in checks if not c.passed]
+        if failed:
+            context.log.error(f"{spec.name}: check(s) {', '.join(failed)} failed; the push is blocked")
+        return dg.MaterializeResult(
+            metadata={
+                "api_requests": totals["requests"],
+                "run_candidates": totals["candidates"],
+                "run_rows": totals["rows"],
+                "run_skipped": totals["skipped"],
+                "partitions_in_run": len(wins),
+                "plane": plane,
+            },
+            check_results=checks,
+        )
+
+    # -- push ---------------------------------------------------------------------------------
+    @dg.multi_asset(
+        name=f"{prefix}__dataset_version",
+        specs=[asset_spec("dataset_version", keys["transformed_rows"])],
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+        pool=POOL,
+    )
+    def dataset_version(context: dg.AssetExecutionContext, braintrust: BraintrustResource) -> dg.MaterializeResult:
+        wins = windows(context)
+        plane = braintrust.plane_description()
+        client = braintrust.get_client()
+        stages = [partition_dir(spec, key, window) for key, window in wins.items()]
+        manifest = stages[0].transform_manifest() or {}
+        default_org = ((manifest.get("spec") or {}).get("source") or {}).get("orgName")
+        target = resolve_target(client, spec.target, default_org=default_org)
+        context.log.info(
+            f"{spec.name}: pushing {_range_label(list(wins))} into dataset {target.dataset_name!r} "
+            f"(project {target.project_name!r}) on the {plane}"
+        )
+        version = None
+        url = None
+        pushed = requests = 0
+        for stage in stages:
+            result = push_partition(client, spec, stage, target)
+            version, url = result.version, result.dataset_url
+            pushed += result.rows_pushed
+            requests += result.requests
+            context.add_asset_metadata(
+                {
+                    "dagster/row_count": result.rows_pushed,
+                    "rows": result.rows_pushed,
+                    "batches": result.batches,
+                    "dataset_version": _version_value(result.version),
+                    "api_requests": result.requests,
+                    **_window_meta(stage.window),
+                },
+                partition_key=stage.key,
+            )
+        context.log.info(f"{spec.name}: pushed {pushed} row(s); dataset version {version}")
+        return dg.MaterializeResult(
+            metadata={
+                "dataset_url": dg.MetadataValue.url(url or client.dataset_url(target.project_name, target.dataset_name)),
+                "dataset": target.dataset_name,
+                "dataset_id": target.dataset_id,
+                "run_rows_pushed": pushed,
+                "run_api_requests": requests,
+                "dataset_version_after_run": _version_value(version),
+                "partitions_in_run": len(wins),
+                "plane": plane,
+            },
+            data_version=dg.DataVersion(version) if version else None,
+        )
+
+    return [pulled_refs, transformed_rows, dataset_version]
+

@@ -1,0 +1,277 @@
+"""Pipeline files -> one ``dagster.Definitions`` (offline: no network call while loading).
+
+``build_definitions()`` discovers every pipeline file in ``$PIPELINES_DIR`` (default
+``pipelines_repo/pipelines/``) with the engine loader and compiles each pipeline into three
+partitioned assets, a job, a schedule and a late-data sensor (``assets.py``, ``automation.py``),
+plus the shared external assets ``braintrust/<project>/logs`` and
+``braintrust/<project>/datasets/<dataset>`` (deduplicated; a dataset fed by several pipelines
+depends on each one's ``dataset_version``). The ``braintrust`` resource is bound once, here.
+
+**Broken pipelines: load the rest and report the broken one.** A file that fails to load (syntax
+error, import error, exception at import, invalid source/target/options, a name already used by
+another file), or a pipeline whose names collide with another's after sanitizing (asset keys /
+op names), does not take the code location down. Instead, for each problem:
+
+- an error is logged (``pipelines_repo.orchestration`` logger, level ERROR) naming the file,
+  the cause and the fix;
+- a non-materializable asset ``_errors/<file stem>`` in group ``_errors`` shows up in the UI,
+  its description naming the file, the cause and the fix;
+- the sensor ``broken_pipeline_files`` (RUNNING) fails every tick with the same messages, so the
+  Automation page shows it red until the file is fixed.
+
+Set ``BT_DAGSTER_STRICT=1`` (e.g. in CI) to raise :class:`PipelineDefinitionsError` instead,
+failing the load with every file and cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
+
+from ..engine.loader import PipelineLoadError, discover_pipelines
+from ..engine.spec import PipelineSpec
+from .assets import build_pipeline_assets
+from .automation import build_job, build_late_data_sensor, build_schedule
+from .partitions import partitions_def_for
+from .resource import BraintrustResource, resource_from_env
+from .translator import BraintrustTranslator, sanitize_name
+
+__all__ = [
+    "BROKEN_FILES_SENSOR",
+    "ERRORS_GROUP",
+    "STRICT_ENV",
+    "CompiledPipelines",
+    "PipelineCompileError",
+    "PipelineDefinitionsError",
+    "build_definitions",
+    "compile_pipelines",
+    "default_pipelines_dir",
+]
+
+log = logging.getLogger("pipelines_repo.orchestration")
+
+PIPELINES_DIR_ENV = "PIPELINES_DIR"
+STRICT_ENV = "BT_DAGSTER_STRICT"
+ERRORS_GROUP = "_errors"
+BROKEN_FILES_SENSOR = "broken_pipeline_files"
+
+
+class PipelineCompileError(ValueError):
+    """A pipeline loaded but cannot be compiled next to the others (names collide)."""
+
+    def __init__(self, path: Path | None, cause: str, fix: str):
+        self.path = path
+        self.cause = cause
+        self.fix = fix
+        where = f"{os.fspath(path)}: " if path is not None else ""
+        super().__init__(f"{where}{cause} {fix}")
+
+
+class PipelineDefinitionsError(RuntimeError):
+    """Strict mode: some pipeline files are broken (the message lists each file and cause)."""
+
+
+Problem = PipelineLoadError | PipelineCompileError
+
+
+def default_pipelines_dir() -> Path:
+    value = os.environ.get(PIPELINES_DIR_ENV, "").strip()
+    if value:
+        return Path(value).expanduser().resolve()
+    return Path(__file__).resolve().parent.parent / "pipelines"
+
+
+@dataclass
+class CompiledPipelines:
+    specs: list[PipelineSpec] = field(default_factory=list)
+    assets: list[dg.AssetsDefinition | dg.AssetSpec] = field(default_factory=list)
+    jobs: list[UnresolvedAssetJobDefinition] = field(default_factory=list)
+    schedules: list[dg.ScheduleDefinition] = field(default_factory=list)
+    sensors: list[dg.SensorDefinition] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _check_names(specs: Sequence[PipelineSpec], translator: BraintrustTranslator) -> tuple[list[PipelineSpec], list[PipelineCompileError]]:
+    """Drop (and report) pipelines whose prefix or external keys collide with an earlier one's."""
+    kept: list[PipelineSpec] = []
+    problems: list[PipelineCompileError] = []
+    prefixes: dict[str, PipelineSpec] = {}
+    externals: dict[dg.AssetKey, tuple[str, PipelineSpec]] = {}
+    for spec in specs:
+        prefix = translator.get_pipeline_prefix(spec)
+        other = prefixes.get(prefix)
+        if other is not None:
+            problems.append(
+                PipelineCompileError(
+                    spec.file,
+                    f"pipeline {spec.name!r} and pipeline {other.name!r} (in {other.file}) both compile to the "
+                    f"Dagster name {prefix!r} (asset keys {prefix}/..., ops {prefix}__...), so {spec.name!r} was not loaded.",
+                    "Rename one of the two pipelines (names differing only in case or punctuation collide).",
+                )
+            )
+            continue
+        clash = None
+        for ext in (translator.get_source(spec), translator.get_target(spec)):
+            seen = externals.get(ext.key)
+            if seen is not None and seen[0] != ext.label:
+                clash = (ext, seen)
+                break
+        if clash is not None:
+            ext, (label, owner) = clash
+            problems.append(
+                PipelineCompileError(
+                    spec.file,
+                    f"pipeline {spec.name!r} uses {ext.label} and pipeline {owner.name!r} (in {owner.file}) uses "
+                    f"{label}; both map to the asset key {ext.key.to_user_string()!r}, so {spec.name!r} was not loaded.",
+                    "Rename one of the Braintrust projects/datasets (names differing only in case or punctuation collide).",
+                )
+            )
+            continue
+        prefixes[prefix] = spec
+        for ext in (translator.get_source(spec), translator.get_target(spec)):
+            externals.setdefault(ext.key, (ext.label, spec))
+        kept.append(spec)
+    return kept, problems
+
+
+def _error_asset(problem: Problem, taken: set[str]) -> dg.AssetSpec:
+    path = problem.path
+    stem = sanitize_name(path.stem if path is not None else "pipelines")
+    name, n = stem, 2
+    while name in taken:
+        name, n = f"{stem}_{n}", n + 1
+    taken.add(name)
+    kind = "failed to load" if isinstance(problem, PipelineLoadError) else "could not be compiled"
+    metadata: dict[str, object] = {"error": str(problem), "cause": problem.cause, "fix": problem.fix or ""}
+    if path is not None:
+        metadata["file"] = dg.MetadataValue.path(os.fspath(path))
+    return dg.AssetSpec(
+        key=[ERRORS_GROUP, name],
+        group_name=ERRORS_GROUP,
+        description=f"BROKEN PIPELINE FILE `{path}` {kind}: {problem.cause}\n\nFix: {problem.fix or '-'}",
+        metadata=metadata,
+        tags={"braintrust/broken": "true"},
+    )
+
+
+def _broken_files_sensor(problems: Sequence[Problem]) -> dg.SensorDefinition:
+    text = "\n".join(f"- {problem}" for problem in problems)
+
+    @dg.sensor(
+        name=BROKEN_FILES_SENSOR,
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Fails while pipeline files are broken:\n{text}",
+    )
+    def broken_pipeline_files(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        raise PipelineDefinitionsError(f"{len(problems)} pipeline file problem(s):\n{text}")
+
+    return broken_pipeline_files
+
+
+def compile_pipelines(
+    specs: Sequence[PipelineSpec],
+    *,
+    load_errors: Sequence[PipelineLoadError] = (),
+    translator: BraintrustTranslator | None = None,
+) -> CompiledPipelines:
+    """Compile loaded pipelines (and report ``load_errors``); see the module doc."""
+    translator = translator or BraintrustTranslator()
+    kept, compile_errors = _check_names(specs, translator)
+    out = CompiledPipelines(specs=kept, problems=[*load_errors, *compile_errors])
+
+    # Each pipeline on its own: one that cannot be compiled is reported, the others load.
+    built: list[tuple[PipelineSpec, dg.TimeWindowPartitionsDefinition, list[dg.AssetsDefinition]]] = []
+    for spec in kept:
+        try:
+            pdef = partitions_def_for(spec.options)
+            built.append((spec, pdef, build_pipeline_assets(spec, translator, pdef)))
+        except Exception as exc:  # noqa: BLE001 - reported like a broken file
+            out.problems.append(
+                PipelineCompileError(
+                    spec.file,
+                    f"pipeline {spec.name!r} could not be compiled: {type(exc).__name__}: {exc}.",
+                    "Check the pipeline's orchestration options.",
+                )
+            )
+    out.specs = [spec for spec, _, _ in built]
+    pdefs = {spec.name: pdef for spec, pdef, _ in built}
+
+    by_source: dict[dg.AssetKey, list[PipelineSpec]] = {}
+    by_target: dict[dg.AssetKey, list[PipelineSpec]] = {}
+    for spec in out.specs:
+        by_source.setdefault(translator.get_source(spec).key, []).append(spec)
+        by_target.setdefault(translator.get_target(spec).key, []).append(spec)
+
+    # Source logs are partitioned like their readers when they all agree (per-window lineage
+    # and observations); otherwise unpartitioned.
+    source_partitioned: dict[dg.AssetKey, bool] = {}
+    for key, readers in by_source.items():
+        first = pdefs[readers[0].name]
+        same = all(pdefs[s.name] == first for s in readers)
+        source_partitioned[key] = same
+        source_spec = translator.get_source_spec(readers)
+        out.assets.append(source_spec.replace_attributes(partitions_def=first) if same else source_spec)
+    for writers in by_target.values():
+        out.assets.append(translator.get_target_spec(writers))
+
+    for spec, pdef, assets in built:
+        out.assets.extend(assets)
+        job = build_job(spec, translator)
+        out.jobs.append(job)
+        out.schedules.append(build_schedule(spec, translator, job))
+        out.sensors.append(
+            build_late_data_sensor(
+                spec, translator, pdef, job, source_partitioned=source_partitioned[translator.get_source(spec).key]
+            )
+        )
+
+    if out.problems:
+        taken: set[str] = set()
+        out.assets.extend(_error_asset(problem, taken) for problem in out.problems)
+        out.sensors.append(_broken_files_sensor(out.problems))
+    return out
+
+
+def _strict() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def build_definitions(
+    pipelines_dir: str | os.PathLike[str] | None = None,
+    *,
+    strict: bool | None = None,
+    translator: BraintrustTranslator | None = None,
+    resource: BraintrustResource | None = None,
+) -> dg.Definitions:
+    """Discover, compile and bind: the ``Definitions`` that ``definitions.py`` exposes."""
+    directory = Path(pipelines_dir) if pipelines_dir is not None else default_pipelines_dir()
+    specs, errors = discover_pipelines(directory)
+    compiled = compile_pipelines(specs, load_errors=errors, translator=translator)
+    if compiled.problems:
+        strict = _strict() if strict is None else strict
+        lines = "\n".join(f"  - {problem}" for problem in compiled.problems)
+        message = f"{len(compiled.problems)} pipeline problem(s) in {directory}:\n{lines}"
+        if strict:
+            raise PipelineDefinitionsError(message)
+        log.error(message + f"\nThe other pipelines were loaded; see the '{ERRORS_GROUP}' asset group.")
+    log.info(
+        "compiled %d pipeline(s) from %s: %s",
+        len(compiled.specs), directory, ", ".join(spec.name for spec in compiled.specs) or "none",
+    )
+    return dg.Definitions(
+        assets=compiled.assets,
+        jobs=compiled.jobs,
+        schedules=compiled.schedules,
+        sensors=compiled.sensors,
+        resources={"braintrust": resource if resource is not None else resource_from_env()},
+    )
+

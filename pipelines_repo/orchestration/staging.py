@@ -1,0 +1,344 @@
+"""Per-partition staging in bt's artifact layout, over the engine's stages (no Dagster imports).
+
+Each pipeline partition has one directory, computed offline from the pipeline and the window::
+
+    $DAGSTER_HOME/bt-sync/dataset_pipeline_<pipeline name>/<sha256(partition pull spec)[:12]>/
+        pull.spec.json  pulled.jsonl  pulled.spans.jsonl  pull.manifest.json
+        transform.spec.json  transformed.jsonl  transform.manifest.json  errors.jsonl
+
+The partition pull spec is bt's pull spec (``engine.artifacts.build_pull_spec``) with the
+pipeline file, the *declared* source, no limit, the page size, and ``pull.partition`` /
+``pull.start`` / ``pull.end``; the resolved source (project id) goes in the manifest as
+``resolvedSource``. So a downstream stage finds its partition's files without a network call,
+and ``bt-dagster datasets pipeline transform|push --in <dir>/pulled.jsonl`` works on them too.
+
+Stages:
+
+- :func:`pull_partitions_staged`: ONE discovery sweep over the union of the windows
+  (``engine.run.pull_partitions``), each item written to its partition's ``pulled.jsonl`` (bt's
+  ref line) and ``pulled.spans.jsonl`` (payload sidecar), then one ``pull.manifest.json`` per
+  partition. Span scope splits on the span's ``created``; trace scope on the trace origin's
+  ``created`` when it falls inside the swept range, else on the discovering span's.
+- :func:`transform_partition`: ``engine.run.transform_stage`` on the partition's ``pulled.jsonl``.
+- :func:`push_partition`: ``engine.push.push_file`` of the partition's ``transformed.jsonl`` (the
+  CLI's ``push`` path, checkpointed); a push whose checkpoint says it already completed is pushed
+  again (``force``), so re-materializing a partition re-asserts its rows in the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..client import BraintrustClient
+from ..engine.artifacts import (
+    DEFAULT_ROOT,
+    ERRORS_FILE,
+    StageArtifact,
+    build_pull_spec,
+    jsonl_line,
+    pull_artifact,
+    read_stage_manifest,
+)
+from ..engine.pull import PullStats, ResolvedSource, resolve_source
+from ..engine.push import PushResult, ResolvedTarget, push_file
+from ..engine.run import (
+    TransformStageResult,
+    payloads_path_for,
+    pull_partitions,
+    transform_stage,
+)
+from ..engine.spec import PipelineSpec, SourceSpec
+from ..engine.window import TimeWindow, parse_timestamp
+from ..settings import dagster_home
+
+__all__ = [
+    "MissingStageOutputError",
+    "PartitionPull",
+    "PartitionStage",
+    "SweepResult",
+    "partition_dir",
+    "partition_pull_spec",
+    "pull_partitions_staged",
+    "push_partition",
+    "staging_root",
+    "transform_partition",
+]
+
+PULLED_FILE = "pulled.jsonl"
+TRANSFORMED_FILE = "transformed.jsonl"
+
+
+class MissingStageOutputError(FileNotFoundError):
+    """A stage's input partition was never staged (or its staging was removed)."""
+
+
+def staging_root() -> Path:
+    """``$DAGSTER_HOME/bt-sync`` (the bt-sync layout root for every pipeline's partitions)."""
+    return dagster_home() / DEFAULT_ROOT
+
+
+def _pipeline_path(spec: PipelineSpec) -> str:
+    return os.fspath(spec.file) if spec.file is not None else spec.name
+
+
+def partition_pull_spec(spec: PipelineSpec, key: str, window: TimeWindow) -> dict[str, Any]:
+    """bt's pull spec for one partition (deterministic, offline: the declared source)."""
+    bounds = window.to_json()
+    return build_pull_spec(
+        pipeline=_pipeline_path(spec),
+        source=spec.source.to_bt(),
+        window=None,
+        limit=None,
+        page_size=spec.options.page_size,
+        name=spec.name,
+        extra={"partition": key, "start": bounds["start"], "end": bounds["end"]},
+    )
+
+
+@dataclass(frozen=True)
+class PartitionStage:
+    """The files of one pipeline partition."""
+
+    key: str
+    window: TimeWindow
+    dir: Path
+
+    @property
+    def pulled(self) -> Path:
+        return self.dir / PULLED_FILE
+
+    @property
+    def payloads(self) -> Path:
+        return payloads_path_for(self.pulled)
+
+    @property
+    def transformed(self) -> Path:
+        return self.dir / TRANSFORMED_FILE
+
+    @property
+    def errors(self) -> Path:
+        return self.dir / ERRORS_FILE
+
+    def pull_manifest(self) -> dict[str, Any] | None:
+        return read_stage_manifest(self.pulled, "pull")
+
+    def transform_manifest(self) -> dict[str, Any] | None:
+        return read_stage_manifest(self.transformed, "transform")
+
+
+def partition_dir(spec: PipelineSpec, key: str, window: TimeWindow, root: str | os.PathLike[str] | None = None) -> PartitionStage:
+    root = Path(root) if root is not None else staging_root()
+    artifact = pull_artifact(root, spec.name, partition_pull_spec(spec, key, window))
+    return PartitionStage(key, window, artifact.spec_dir)
+
+
+# -- pull: one sweep, many partitions ---------------------------------------------------------
+
+
+class _Writers:
+    """Append-mode JSONL handles per path, at most ``max_open`` open at once (a long range must
+    not exhaust file descriptors). A path is truncated the first time it is opened."""
+
+    def __init__(self, max_open: int = 32):
+        self._open: OrderedDict[Path, IO[str]] = OrderedDict()
+        self._started: set[Path] = set()
+        self._max_open = max_open
+
+    def start(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")
+        self._started.add(path)
+
+    def write(self, path: Path, value: Any) -> None:
+        handle = self._open.get(path)
+        if handle is None:
+            if path not in self._started:
+                self.start(path)
+            handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept in the LRU
+            self._open[path] = handle
+            while len(self._open) > self._max_open:
+                _, old = self._open.popitem(last=False)
+                old.close()
+        else:
+            self._open.move_to_end(path)
+        handle.write(jsonl_line(value) + "\n")
+
+    def close(self) -> None:
+        while self._open:
+            _, handle = self._open.popitem()
+            handle.close()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class PartitionPull:
+    stage: PartitionStage
+    refs: int = 0
+
+
+@dataclass
+class SweepResult:
+    """One discovery sweep over several partitions. ``stats`` covers the whole sweep;
+    ``unassigned`` counts refs whose time fell in no partition of the run (not written)."""
+
+    source: ResolvedSource
+    stats: PullStats
+    partitions: dict[str, PartitionPull] = field(default_factory=dict)
+    unassigned: int = 0
+
+
+def _window_holding(created: Any, windows: Mapping[str, TimeWindow]) -> str | None:
+    if not isinstance(created, str):
+        return None
+    try:
+        moment = parse_timestamp(created)
+    except ValueError:
+        return None
+    for key, window in windows.items():
+        if window.contains(moment):
+            return key
+    return None
+
+
+def pull_partitions_staged(
+    client: BraintrustClient,
+    spec: PipelineSpec,
+    windows: Mapping[str, TimeWindow],
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> SweepResult:
+    """Pull every partition in ``windows`` with one discovery sweep (see the module doc)."""
+    if not windows:
+        raise ValueError("no partitions to pull")
+    resolved = resolve_source(client, spec.source)
+    root_dir = Path(root) if root is not None else staging_root()
+    artifacts: dict[str, StageArtifact] = {
+        key: pull_artifact(root_dir, spec.name, partition_pull_spec(spec, key, window)).begin()
+        for key, window in windows.items()
+    }
+    stages = {key: PartitionStage(key, windows[key], artifact.spec_dir) for key, artifact in artifacts.items()}
+    key_of_window = {window: key for key, window in windows.items()}
+    stream, pairs = pull_partitions(client, resolved, list(windows.values()), page_size=spec.options.page_size)
+    result = SweepResult(source=resolved, stats=stream.stats)
+    result.partitions = {key: PartitionPull(stage) for key, stage in stages.items()}
+    writers = _Writers()
+    try:
+        for stage in stages.values():
+            writers.start(stage.pulled)
+            writers.start(stage.payloads)
+        for window, item in pairs:
+            key = None
+            if resolved.scope == "trace":
+                key = _window_holding((item.origin or {}).get("created"), windows)
+            if key is None and window is not None:
+                key = key_of_window.get(window)
+            if key is None:
+                result.unassigned += 1
+                continue
+            part = result.partitions[key]
+            writers.write(part.stage.pulled, dict(item.ref))
+            writers.write(part.stage.payloads, item.to_json())
+            part.refs += 1
+    finally:
+        writers.close()
+        stream.close()
+    sweep = {
+        "partitions": len(windows),
+        "refs": stream.stats.refs,
+        "pages": stream.stats.pages,
+        "requests": stream.stats.requests,
+    }
+    for key, part in result.partitions.items():
+        artifacts[key].complete(
+            refs=part.refs,
+            pages=stream.stats.pages,
+            extra={
+                "payloadsPath": os.fspath(part.stage.payloads),
+                "outputSha256": _sha256(part.stage.pulled),
+                "requests": stream.stats.requests,
+                "resolvedSource": resolved.to_bt(),
+                "partition": key,
+                "sweep": sweep,
+            },
+        )
+    return result
+
+
+# -- transform and push, per partition ---------------------------------------------------------
+
+
+def _resolved_from_manifest(manifest: Mapping[str, Any], spec: PipelineSpec) -> SourceSpec:
+    data = manifest.get("resolvedSource")
+    if isinstance(data, Mapping) and data.get("projectId"):
+        return SourceSpec.from_bt(data)
+    return spec.source
+
+
+def transform_partition(
+    client: BraintrustClient,
+    spec: PipelineSpec,
+    stage: PartitionStage,
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> TransformStageResult:
+    """``transform_stage`` over the partition's ``pulled.jsonl`` (its payload sidecar, no refetch).
+
+    The pipeline's ``max_error_rate`` is *not* enforced here (it is an asset check that blocks
+    the push, so the skipped refs stay inspectable); ``on_error='fail'`` still raises on the first
+    failing ref.
+    """
+    manifest = stage.pull_manifest()
+    if manifest is None or not stage.pulled.is_file():
+        raise MissingStageOutputError(
+            f"partition {stage.key} of pipeline {spec.name!r} has no completed pull in {stage.dir}. "
+            "Fix: materialize its pulled_refs asset for this partition first."
+        )
+    return transform_stage(
+        client,
+        spec,
+        pipeline_path=_pipeline_path(spec),
+        name_flag=spec.name,
+        in_path=stage.pulled,
+        root=Path(root) if root is not None else staging_root(),
+        source=_resolved_from_manifest(manifest, spec),
+        max_error_rate=1.0,
+    )
+
+
+def push_partition(
+    client: BraintrustClient,
+    spec: PipelineSpec,
+    stage: PartitionStage,
+    target: ResolvedTarget,
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> PushResult:
+    """``push_file`` of the partition's ``transformed.jsonl`` into ``target`` (see module doc)."""
+    if stage.transform_manifest() is None or not stage.transformed.is_file():
+        raise MissingStageOutputError(
+            f"partition {stage.key} of pipeline {spec.name!r} has no completed transform in {stage.dir}. "
+            "Fix: materialize its transformed_rows asset for this partition first."
+        )
+    root_dir = Path(root) if root is not None else staging_root()
+    kwargs: dict[str, Any] = {
+        "root": root_dir,
+        "batch_rows": spec.options.push_batch_rows,
+        "batch_bytes": spec.options.push_batch_bytes,
+    }
+    result = push_file(client, stage.transformed, target, **kwargs)
+    if result.status == "already_completed":
+        result = push_file(client, stage.transformed, target, force=True, **kwargs)
+    return result
