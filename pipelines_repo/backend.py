@@ -13,11 +13,13 @@ from .client import BraintrustClient
 from .settings import ApiSettings, local_db_path
 
 
-def open_client(settings: ApiSettings | None = None, *, local_db: Path | None = None) -> BraintrustClient:
+def open_client(
+    settings: ApiSettings | None = None, *, local_db: Path | None = None, timeout: float | None = None
+) -> BraintrustClient:
     """A client for real Braintrust (key set) or the in-process local plane (no key)."""
     settings = settings or ApiSettings.from_env()
     if settings.plane == "braintrust":
-        return BraintrustClient(settings)
+        return BraintrustClient(settings) if timeout is None else BraintrustClient(settings, timeout=timeout)
     from .local.transport import InProcessTransport  # the local plane is only loaded when used
 
     transport = InProcessTransport(local_db or local_db_path())

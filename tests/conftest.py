@@ -16,6 +16,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The SDK flushes queued logs at interpreter exit, retrying for minutes against servers the tests
+# have already stopped. Tests flush explicitly before they assert, so skip that flush. (Set before
+# the SDK is imported; pyproject disables the SDK's own pytest plugin, which would import it first.)
+os.environ.setdefault("BRAINTRUST_DISABLE_ATEXIT_FLUSH", "1")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -55,6 +60,13 @@ def start_plane(db: Path, *, api_key: str = "test-key", faults: str | None = Non
 
 
 def stop_plane(plane: ServedPlane) -> None:
+    import braintrust
+    from braintrust.logger import _internal_reset_global_state
+
+    braintrust.flush()  # nothing the SDK queued may be left for a stopped server
+    # The SDK's process-wide state (login, background logger) points at this plane; the next
+    # test module starts another plane on another port, so start the SDK afresh too.
+    _internal_reset_global_state()
     plane.process.terminate()
     try:
         plane.process.wait(timeout=10)

@@ -392,3 +392,47 @@ def test_sync_transform_can_use_the_trace_from_its_worker_thread():
     )
     assert [r["metadata"]["llm"] for r in rows] == [["l1", "l2"]] * 6
     assert calls == ["root"]
+
+
+def test_fast_sync_transforms_move_inline_and_slow_ones_stay_in_the_pool():
+    consumer = threading.current_thread().name
+    seen_fast: list[str] = []
+
+    def fast(input):
+        seen_fast.append(threading.current_thread().name)
+        return {"input": input}
+
+    rows = list(transform_items(make_spec(fast), (span_item(i) for i in range(200)), max_concurrency=4))
+    assert [r["input"] for r in rows] == list(range(200))
+    # the first calls are timed on pool threads; once measured fast they run in the consuming thread
+    assert seen_fast[0] != consumer and seen_fast[-1] == consumer and seen_fast.count(consumer) > 100
+
+    in_flight, peak, lock = 0, 0, threading.Lock()
+
+    def slow(input):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.01)
+        with lock:
+            in_flight -= 1
+        return {"input": input}
+
+    rows = list(transform_items(make_spec(slow), (span_item(i) for i in range(60)), max_concurrency=4))
+    assert [r["input"] for r in rows] == list(range(60)) and peak == 4
+
+
+def test_a_transform_that_turns_slow_goes_back_to_the_pool():
+    consumer = threading.current_thread().name
+    threads: list[str] = []
+
+    def sometimes_slow(input):
+        threads.append(threading.current_thread().name)
+        if input >= 100:
+            time.sleep(0.02)
+        return {"input": input}
+
+    rows = list(transform_items(make_spec(sometimes_slow), (span_item(i) for i in range(140)), max_concurrency=4))
+    assert [r["input"] for r in rows] == list(range(140))
+    assert consumer in threads[32:100] and threads[-1] != consumer

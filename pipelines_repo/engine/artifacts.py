@@ -501,3 +501,12 @@ def require_latest_completed(
             f"run `{command} {stage} {os.fspath(pipeline)}` first or pass --in"
         )
     return found
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (keys checkpoints and sidecars to content)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -54,6 +54,7 @@ from .hydrate import (
     origin_for,
     project_logs_from,
 )
+from .readahead import read_ahead
 from .spec import Scope, SourceSpec
 from .transform import TransformItem
 from .window import TimeWindow, absolute_discovery_filter, discovery_filter
@@ -275,9 +276,14 @@ class PullStream(Iterator[TransformItem]):
 
     def _discovery_pages(self, page_limit: Any) -> Iterator[list[dict[str, Any]]]:
         query = build_discovery_query(self.source.project_id, self.source.scope, self.filter)
-        for page in btql_pages(
+        pages = btql_pages(
             self.client, query, page_limit=page_limit, counter=self._discovery, query_source=DISCOVERY_QUERY_SOURCE
-        ):
+        )
+        if self.limit is None:
+            # Unbounded sweeps (partitions, --no-limit) fetch the next page while this one is
+            # transformed and pushed. With --limit the page size depends on what is consumed.
+            pages = read_ahead(pages)
+        for page in pages:
             self._sync_stats()
             yield page
         self._sync_stats()

@@ -53,7 +53,7 @@ from typing import Any
 
 from ..client import BraintrustClient, NotFoundError
 from ..client.http import MAX_PAGE_SIZE
-from .artifacts import DEFAULT_ROOT, JsonlError, read_json, sanitize_segment, write_json_atomic
+from .artifacts import DEFAULT_ROOT, JsonlError, read_json, sanitize_segment, sha256_file, write_json_atomic
 from .hydrate import ident
 from .rows import RowPreparer, RowValidationError, row_json_bytes
 from .spec import TargetSpec
@@ -346,13 +346,6 @@ def push_rows(
 # -- checkpointed file push --------------------------------------------------------------------
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _iter_file_rows(path: Path) -> Iterator[tuple[Any, int, int]]:
     """``(value, item number (1-based), physical line number)`` for each non-blank line."""
@@ -455,7 +448,7 @@ def push_file(
         raise PushInputError(f"push input {os.fspath(path)!r} not found. Fix: run `transform` first or pass --in <file>.")
 
     # Pass 1: content hash + full validation, before the target is touched.
-    input_sha = _file_sha256(path)
+    input_sha = sha256_file(path)
     preparer = RowPreparer()
     total = 0
     for value, item, line in _iter_file_rows(path):

@@ -256,7 +256,9 @@ class RowPreparer:
     """
 
     def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
+        # id -> index of its first row, keyed by a 128-bit digest of the id: a third of the memory
+        # of keeping the id strings, with collisions far below one in 10^20 at 10^9 rows.
+        self._seen: dict[int, int] = {}
         self._idless: dict[str, int] = {}
         self.count = 0
 
@@ -285,10 +287,10 @@ class RowPreparer:
         row_id = row.get("id")
         if row_id is None:
             row_id = self._deterministic_id(row)
-        first = self._seen.get(row_id)
-        if first is not None:
+        digest = int.from_bytes(hashlib.blake2b(row_id.encode("utf-8"), digest_size=16).digest(), "little")
+        first = self._seen.setdefault(digest, index)
+        if first != index:
             raise DuplicateRowIdError(index, row_id, first)
-        self._seen[row_id] = index
         prepared: dict[str, Any] = {"id": row_id}
         for field in ("input", "expected", "metadata", "tags", "origin"):
             value = row.get(field)

@@ -55,7 +55,6 @@ stored lines back), then ``push_file(client, rows_path, spec.target, root=..., d
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -74,6 +73,7 @@ from .artifacts import (
     read_jsonl,
     read_stage_manifest,
     require_latest_completed,
+    sha256_file,
     transform_artifact,
 )
 from .hydrate import QueryCounter, hydrate_items, make_trace_fetcher
@@ -415,13 +415,6 @@ def payloads_path_for(pulled_path: str | os.PathLike[str]) -> Path:
     return path.with_name(f"{path.stem}{PAYLOADS_SUFFIX}{path.suffix or '.jsonl'}")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 @dataclass
 class PullStageResult:
@@ -505,7 +498,7 @@ def pull_stage(
         pages=stream.stats.pages,
         extra={
             "payloadsPath": os.fspath(payloads),
-            "outputSha256": _sha256_file(artifact.output_path),
+            "outputSha256": sha256_file(artifact.output_path),
             "requests": stream.stats.requests,
         },
     )
@@ -562,7 +555,7 @@ def _pulled_items(
         isinstance(payloads, str)
         and Path(payloads).is_file()
         and manifest is not None
-        and manifest.get("outputSha256") == _sha256_file(in_path)
+        and manifest.get("outputSha256") == sha256_file(in_path)
     ):
         return (TransformItem.from_json(value) for value in read_jsonl(payloads)), True
     if client is None:

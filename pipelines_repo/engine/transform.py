@@ -9,7 +9,10 @@ travel as extra keys ``"span"`` / ``"spans"`` beside the ref keys (bt ignores un
 :func:`transform_items` streams: at most ``2 * max_concurrency`` items are in flight, at most
 ``max_concurrency`` transform calls run at once, and rows come out in input order. Async
 transforms are awaited on one private event loop (running in its own thread, so callers may
-be sync or async); sync transforms run in a thread pool of ``max_concurrency`` workers.
+be sync or async); sync transforms run in a thread pool of ``max_concurrency`` workers -- or,
+once they are measured to be fast (CPU-bound, well under a millisecond a call), inline in the
+consuming thread: under the GIL threads cannot speed such calls up, and handing each one to a
+pool costs more than the call itself. A transform that turns slow goes back to the pool.
 
 Arguments are bt's (reference §3), passed by keyword and filtered like the SDK's
 ``call_user_fn``: a ref with a string ``id`` (span scope) gives ``input, output, expected,
@@ -29,12 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
-import functools
 import inspect
 import json
 import os
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -320,6 +322,10 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._pool: ThreadPoolExecutor | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._errors_file: IO[str] | None = None
+        self._inline = False
+        self._timing_lock = threading.Lock()
+        self._timed_calls = 0
+        self._mean_call_seconds = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
     def _start(self) -> None:
@@ -416,7 +422,14 @@ class TransformStream(Iterator[dict[str, Any]]):
                 break
             if not isinstance(item, TransformItem):
                 item = TransformItem.from_json(item)
-            future = asyncio.run_coroutine_threadsafe(self._run_one(item), self._loop)
+            if self._is_async:
+                future: Future[_Outcome] = asyncio.run_coroutine_threadsafe(self._run_one(item), self._loop)
+            elif self._use_inline():
+                future = Future()
+                future.set_result(self._run_sync(item))
+            else:
+                assert self._pool is not None
+                future = self._pool.submit(self._run_sync, item)
             self._pending.append((item, future))
 
     def _advance(self) -> None:
@@ -452,33 +465,20 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._errors_file.write(json.dumps(line, sort_keys=True, ensure_ascii=False, default=repr) + "\n")
         self._errors_file.flush()
 
-    # -- one item, on the loop --------------------------------------------------------------
-    async def _run_one(self, item: TransformItem) -> _Outcome:
-        assert self._semaphore is not None
-        async with self._semaphore:
-            try:
-                return _Outcome(rows=await self._transform_one(item))
-            except Exception as exc:  # noqa: BLE001 - every user error goes through the policy
-                return _Outcome(error=f"{type(exc).__name__}: {exc}", traceback=_format_traceback(exc))
+    # -- one item ---------------------------------------------------------------------------
+    def _kwargs(self, item: TransformItem, trace: Any, span: Any) -> dict[str, Any]:
+        if item.id is None:
+            return {"input": None, "output": None, "expected": None, "metadata": None, "trace": trace}
+        return {
+            "input": _get(span, "input"),
+            "output": _get(span, "output"),
+            "expected": _get(span, "expected"),
+            "metadata": _get(span, "metadata"),
+            "trace": trace,
+            "id": item.id,
+        }
 
-    async def _transform_one(self, item: TransformItem) -> list[dict[str, Any]]:
-        if item.root_span_id is None:
-            raise ValueError("Discovery ref is missing root_span_id.")
-        trace = self._trace_factory(item)
-        row_id = item.id
-        if row_id is not None:
-            span = item.span if item.span is not None else await _find_source_span(trace, row_id)
-            kwargs: dict[str, Any] = {
-                "input": _get(span, "input"),
-                "output": _get(span, "output"),
-                "expected": _get(span, "expected"),
-                "metadata": _get(span, "metadata"),
-                "trace": trace,
-                "id": row_id,
-            }
-        else:
-            kwargs = {"input": None, "output": None, "expected": None, "metadata": None, "trace": trace}
-        result = await self._call(kwargs)
+    def _finish(self, item: TransformItem, result: Any) -> list[dict[str, Any]]:
         rows = normalize_result(result, fallback_id=ref_fallback_id(item.ref), origin=item.origin)
         for index, row in enumerate(rows):
             if self._validate:
@@ -489,20 +489,84 @@ class TransformStream(Iterator[dict[str, Any]]):
                 canonical_json(row)  # rows must at least be writable as JSON
         return rows
 
-    async def _call(self, kwargs: dict[str, Any]) -> Any:
-        fn = self._transform
-        positional, keyword = call_args(fn, kwargs)
-        if self._is_async:
-            result = fn(*positional, **keyword)
-        else:
-            assert self._loop is not None
-            context = contextvars.copy_context()
-            result = await self._loop.run_in_executor(
-                self._pool, functools.partial(context.run, fn, *positional, **keyword)
-            )
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+    @staticmethod
+    def _failure(exc: Exception) -> _Outcome:
+        return _Outcome(error=f"{type(exc).__name__}: {exc}", traceback=_format_traceback(exc))
+
+    # async transforms: on the private loop, at most max_concurrency at once
+    async def _run_one(self, item: TransformItem) -> _Outcome:
+        assert self._semaphore is not None
+        async with self._semaphore:
+            try:
+                if item.root_span_id is None:
+                    raise ValueError("Discovery ref is missing root_span_id.")
+                trace = self._trace_factory(item)
+                span = item.span
+                if item.id is not None and span is None:
+                    span = await _find_source_span(trace, item.id)
+                positional, keyword = call_args(self._transform, self._kwargs(item, trace, span))
+                result = self._transform(*positional, **keyword)
+                if inspect.isawaitable(result):
+                    result = await result
+                return _Outcome(rows=self._finish(item, result))
+            except Exception as exc:  # noqa: BLE001 - every user error goes through the policy
+                return self._failure(exc)
+
+    # sync transforms: in a pool thread, or inline once measured fast
+    def _run_sync(self, item: TransformItem) -> _Outcome:
+        try:
+            if item.root_span_id is None:
+                raise ValueError("Discovery ref is missing root_span_id.")
+            trace = self._trace_factory(item)
+            span = item.span
+            if item.id is not None and span is None:
+                span = self._on_loop(_find_source_span(trace, item.id))
+            positional, keyword = call_args(self._transform, self._kwargs(item, trace, span))
+            started = time.perf_counter()
+            result = self._transform(*positional, **keyword)
+            if inspect.isawaitable(result):
+                result = self._on_loop(result)
+            self._record_call(time.perf_counter() - started)
+            return _Outcome(rows=self._finish(item, result))
+        except Exception as exc:  # noqa: BLE001 - every user error goes through the policy
+            return self._failure(exc)
+
+    def _on_loop(self, awaitable: Any) -> Any:
+        assert self._loop is not None
+
+        async def wait() -> Any:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wait(), self._loop).result()
+
+    _INLINE_AFTER_CALLS = 32
+    _INLINE_BELOW_SECONDS = 0.0005
+    _POOL_ABOVE_SECONDS = 0.005
+
+    def _record_call(self, seconds: float) -> None:
+        with self._timing_lock:
+            self._timed_calls += 1
+            # an exponential moving mean reacts to a transform that turns slow (e.g. starts calling an LLM)
+            weight = 1.0 / min(self._timed_calls, self._INLINE_AFTER_CALLS)
+            self._mean_call_seconds += weight * (seconds - self._mean_call_seconds)
+
+    def _use_inline(self) -> bool:
+        with self._timing_lock:
+            calls, mean = self._timed_calls, self._mean_call_seconds
+        if self._inline:
+            self._inline = mean < self._POOL_ABOVE_SECONDS
+        elif calls >= self._INLINE_AFTER_CALLS and mean < self._INLINE_BELOW_SECONDS and not _loop_running():
+            self._inline = True
+        return self._inline
+
+
+def _loop_running() -> bool:
+    """Inline calls would run user code (which may call asyncio.run) inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _get(span: Any, name: str) -> Any:

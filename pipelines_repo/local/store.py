@@ -142,6 +142,11 @@ class LocalStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._conn().executescript(_SCHEMA)
+        self._analyze_lock = threading.Lock()
+        self._since_analyze = 0
+        self._analyze_every = 1000
+        if self._conn().execute("SELECT 1 FROM rows LIMIT 1").fetchone() is not None:
+            self._analyze()
 
     # -- connections -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -152,6 +157,9 @@ class LocalStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=60000")
             conn.execute("PRAGMA cache_size=-65536")
+            # Reads share the OS page cache instead of warming a private cache per connection
+            # (the app serves requests from a thread pool, one connection per thread).
+            conn.execute("PRAGMA mmap_size=1073741824")
             self._local.conn = conn
         return conn
 
@@ -347,7 +355,28 @@ class LocalStore:
                 pk, kind = self._route(conn, row, object_cache)
                 routed.append((pk, kind, row))
             row_ids = self._apply(conn, routed, xact, stamp)
+        self._note_written(len(rows))
         return xact, row_ids
+
+    def _note_written(self, count: int) -> None:
+        """Refresh planner statistics as the table grows, at exponentially spaced points.
+
+        Without statistics SQLite pages a filtered time window (`created` range, cursor on
+        `_pagination_key`) through the pagination index and scans the whole table; with them it
+        uses the `created` index. `analysis_limit` keeps each ANALYZE to milliseconds.
+        """
+        with self._analyze_lock:
+            self._since_analyze += count
+            if self._since_analyze < self._analyze_every:
+                return
+            self._since_analyze = 0
+            self._analyze_every = min(self._analyze_every * 2, 256_000)
+        self._analyze()
+
+    def _analyze(self) -> None:
+        conn = self._conn()
+        conn.execute("PRAGMA analysis_limit=1000")
+        conn.execute("ANALYZE rows")
 
     def _allocate_xact(self, conn: sqlite3.Connection) -> int:
         last = conn.execute("SELECT value FROM meta WHERE key='xact'").fetchone()

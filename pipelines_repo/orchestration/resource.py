@@ -68,11 +68,7 @@ class BraintrustResource(dg.ConfigurableResource):
     def get_client(self) -> BraintrustClient:
         """The engine client for this resource's plane (one per resource instance)."""
         if self._client is None:
-            settings = self.settings()
-            if settings.plane == "braintrust":
-                self._client = BraintrustClient(settings, timeout=self.timeout)
-            else:
-                self._client = open_client(settings, local_db=self.local_db_path())
+            self._client = open_client(self.settings(), local_db=self.local_db_path(), timeout=self.timeout)
         return self._client
 
     def close(self) -> None:

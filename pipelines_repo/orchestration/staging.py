@@ -27,7 +27,6 @@ Stages:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -44,6 +43,7 @@ from ..engine.artifacts import (
     jsonl_line,
     pull_artifact,
     read_stage_manifest,
+    sha256_file,
 )
 from ..engine.pull import PullStats, ResolvedSource, resolve_source
 from ..engine.push import PushResult, ResolvedTarget, push_file
@@ -175,13 +175,6 @@ class _Writers:
             handle.close()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 @dataclass
 class PartitionPull:
@@ -267,7 +260,7 @@ def pull_partitions_staged(
             pages=stream.stats.pages,
             extra={
                 "payloadsPath": os.fspath(part.stage.payloads),
-                "outputSha256": _sha256(part.stage.pulled),
+                "outputSha256": sha256_file(part.stage.pulled),
                 "requests": stream.stats.requests,
                 "resolvedSource": resolved.to_bt(),
                 "partition": key,
