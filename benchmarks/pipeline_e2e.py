@@ -1,0 +1,484 @@
+"""Benchmark: the span-scope support-cases pipeline end to end, beside the official SDK and raw SQLite.
+
+    python benchmarks/pipeline_e2e.py [--spans 1000000] [--days 30] [--dir DIR]
+
+Demo logs (`generate_demo_logs`, comments included) are seeded into a SQLite file through the
+in-process plane (cached in `--dir`: a `seed.db` with the same spans/days is reused), copied to a
+fresh working file, and served by `bt-dagster local serve` on a loopback port. Then, over the
+absolute window covering the seeded days, `pipelines_repo/pipelines/support_cases.py` (filter
+`metadata.flagged = true`, transform `flagged_span_to_case`) is run by three contenders, each into
+its own dataset, each in its own process:
+
+  ours   `bt-dagster datasets pipeline run FILE --start --end --no-limit --json` against the served
+         plane (BRAINTRUST_API_KEY / BRAINTRUST_APP_URL), also over the first half of the window;
+  sdk    a plain script with the official `braintrust` SDK: BTQL paging (1000 a page, span payloads)
+         of the flagged spans in the window through the SDK's logged-in connection, the same
+         transform imported from the pipeline file, `init_dataset(...).insert(...)` per row, flush;
+  floor  raw SQLite: the same flagged head spans in the window read straight from the plane's file
+         (`json_type` filter), JSON-decoded, transformed, written JSON-encoded into a table of a
+         separate SQLite file in transactions of 1000 (`--floor-only`, run as a subprocess).
+
+Figures: API requests per 1000 flagged spans (deltas of the plane's `GET /local/stats` around each
+contender), dataset rows per second (wall time of the process, Python start-up included, the same
+for all three), peak RSS (`ru_maxrss` of the process from `os.wait4`), seconds. After each contender
+the target's row count is read back (`/btql` paging of the dataset's ids; the floor: its table) and
+must equal the number of flagged spans in the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PIPELINE = REPO / "pipelines_repo" / "pipelines" / "support_cases.py"
+TRANSFORM = "flagged_span_to_case"
+PROJECT = "Customer Support"  # the pipeline's source and target project
+SEED = 7
+FLAGGED = """json_type(data, '$."metadata"."flagged"') = 'true'"""
+
+GOAL_REQUESTS_PER_1K = 3.0
+GOAL_SDK_SPEEDUP = 10.0
+GOAL_FLOOR_RATIO = 3.0
+GOAL_RSS_RATIO = 1.10  # "flat": peak RSS over the whole window within 10% of the half window's
+
+# The SDK contender: what a user would write with the official SDK, run as `python -c`.
+SDK_SCRIPT = r'''
+import importlib.util, json, sys
+import braintrust
+from braintrust.logger import _internal_get_global_state
+
+pipeline_path, transform_name, project, dataset_name, start, end = sys.argv[1:7]
+spec = importlib.util.spec_from_file_location("pipeline_under_test", pipeline_path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+transform = getattr(module, transform_name)
+
+braintrust.login()  # BRAINTRUST_APP_URL, BRAINTRUST_API_KEY
+dataset = braintrust.init_dataset(project=project, name=dataset_name)
+conn = _internal_get_global_state().api_conn()
+query = {
+    "select": [{"op": "star"}],
+    "from": {"op": "function", "name": {"op": "ident", "name": ["project_logs"]},
+             "args": [{"op": "literal", "value": dataset.project.id}], "shape": "spans"},
+    "filter": {"btql": f"created >= '{start}' AND created < '{end}' AND metadata.flagged = true"},
+    "sort": [{"expr": {"op": "ident", "name": ["_pagination_key"]}, "dir": "desc"}],
+}
+rows, cursor = 0, None
+while True:
+    response = conn.post("btql", json={"query": {**query, "limit": 1000, "cursor": cursor}, "fmt": "json"})
+    response.raise_for_status()
+    page = response.json()
+    for span in page["data"]:
+        row = transform(input=span.get("input"), output=span.get("output"), metadata=span.get("metadata") or {})
+        dataset.insert(id=span["id"], **row)
+        rows += 1
+    cursor = page.get("cursor")
+    if not cursor or not page["data"]:
+        break
+dataset.flush()
+print(json.dumps({"rows": rows, "dataset_id": dataset.id}))
+'''
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def iso(moment: datetime) -> str:
+    """Canonical UTC text, as the plane stores `created` (text order = time order)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def load_transform(pipeline: Path):
+    spec = importlib.util.spec_from_file_location("pipeline_under_test", pipeline)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, TRANSFORM)
+
+
+class Launcher:
+    """Starts the contenders and reports their wall time and peak RSS.
+
+    On Linux a child's ``ru_maxrss`` is at least the peak RSS of the process that forked it (the
+    high-water mark survives fork and exec), so children of this process, which has seeded and
+    counted, would all report this process's peak. The contenders are therefore spawned by a small
+    launcher process started first, whose own peak (~10 MB, reported as `python -c pass`) is below
+    any contender's. It spawns each command, waits for it with ``os.wait4`` and answers
+    ``{"seconds", "maxrss_kib", "status"}``.
+    """
+
+    SCRIPT = r"""
+import json, os, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    os.chdir(job["cwd"])
+    with open(job["stdout"], "wb") as out, open(job["stderr"], "wb") as err:
+        actions = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
+        t0 = time.perf_counter()
+        pid = os.posix_spawn(job["cmd"][0], job["cmd"], job["env"], file_actions=actions)
+        _, status, usage = os.wait4(pid, 0)
+        seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "maxrss_kib": usage.ru_maxrss, "status": os.waitstatus_to_exitcode(status)}), flush=True)
+"""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", self.SCRIPT], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+
+    def run(self, cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
+        """Run `cmd` to completion: wall seconds, peak RSS (KiB), stdout; an error if it fails."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            job = {"cmd": cmd, "env": dict(os.environ if env is None else env), "cwd": str(cwd or Path.cwd()),
+                   "stdout": str(out), "stderr": str(err)}
+            assert self.process.stdin is not None and self.process.stdout is not None
+            self.process.stdin.write(json.dumps(job) + "\n")
+            self.process.stdin.flush()
+            result = json.loads(self.process.stdout.readline())
+            result["stdout"], result["stderr"] = out.read_text(), err.read_text()
+        if result["status"] != 0:
+            raise RuntimeError(f"{' '.join(cmd[:6])} ... exited {result['status']}:\n{result['stderr'][-4000:]}")
+        return result
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def count_window(db: Path, project_id: str, lo: str, hi: str) -> tuple[int, int]:
+    """(spans, flagged spans) in [lo, hi): head, not deleted, of the project's logs."""
+    conn = sqlite3.connect(db)
+    try:
+        (obj,) = conn.execute("SELECT pk FROM objects WHERE kind = 'project' AND id = ?", (project_id,)).fetchone()
+        where = "obj = ? AND head = 1 AND deleted = 0 AND created >= ? AND created < ?"
+        (spans,) = conn.execute(f"SELECT count(*) FROM rows WHERE {where}", (obj, lo, hi)).fetchone()
+        (flagged,) = conn.execute(f"SELECT count(*) FROM rows WHERE {where} AND {FLAGGED}", (obj, lo, hi)).fetchone()
+        return spans, flagged
+    finally:
+        conn.close()
+
+
+# -- seeding (cached) ---------------------------------------------------------------------------
+
+
+def seeded_db(workdir: Path, spans: int, days: int) -> tuple[Path, dict[str, Any]]:
+    """`workdir/seed.db` with `spans` demo spans over `days` days, reused when it matches."""
+    import httpx
+
+    from pipelines_repo.local.seed import seed_demo_logs
+    from pipelines_repo.local.transport import InProcessTransport
+
+    db, info_path = workdir / "seed.db", workdir / "seed.json"
+    per_day = max(1, spans // days)
+    if db.exists() and info_path.exists():
+        info = json.loads(info_path.read_text())
+        same = (info.get("spans_per_day"), info.get("days"), info.get("seed")) == (per_day, days, SEED)
+        if same and count_window(db, info["project_id"], "", "~")[0] == info["spans"]:  # every head span
+            print(f"reusing {db} ({info['spans']:,} spans)", file=sys.stderr)
+            return db, info
+    for path in workdir.glob("seed.db*"):
+        path.unlink()
+    info_path.unlink(missing_ok=True)
+    end = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    print(f"seeding {per_day * days:,} spans over {days} days into {db} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    tmp = workdir / "seed.tmp.db"
+    for path in workdir.glob("seed.tmp.db*"):
+        path.unlink()
+    transport = InProcessTransport(tmp)
+    with httpx.Client(transport=transport, base_url=InProcessTransport.BASE_URL, timeout=600) as http:
+        result = seed_demo_logs(http, PROJECT, days=days, spans_per_day=per_day, seed=SEED, end=end)
+    conn = sqlite3.connect(tmp)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    for suffix in ("", "-wal"):
+        if Path(f"{tmp}{suffix}").exists():
+            os.replace(f"{tmp}{suffix}", f"{db}{suffix}")
+    Path(f"{tmp}-shm").unlink(missing_ok=True)
+    info = {
+        "project_id": result.project_id, "spans": result.spans, "traces": result.traces, "comments": result.comments,
+        "spans_per_day": per_day, "days": days, "seed": SEED,
+        "start": iso(end - timedelta(days=days)), "end": iso(end),
+    }
+    info_path.write_text(json.dumps(info, indent=1))
+    print(f"seeded {result.spans:,} spans in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return db, info
+
+
+# -- contenders ---------------------------------------------------------------------------------
+
+
+def floor_only(args: argparse.Namespace) -> None:
+    """The raw floor, in this process: SQLite -> json.loads -> transform -> SQLite (1000 a transaction)."""
+    t0 = time.perf_counter()
+    transform = load_transform(args.pipeline)
+    src = sqlite3.connect(args.db)
+    (obj,) = src.execute("SELECT pk FROM objects WHERE kind = 'project' AND id = ?", (args.project_id,)).fetchone()
+    dst = sqlite3.connect(args.out, isolation_level=None)
+    dst.execute("PRAGMA journal_mode=WAL")
+    dst.execute("PRAGMA synchronous=NORMAL")
+    dst.execute("CREATE TABLE cases (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    insert = "INSERT OR REPLACE INTO cases(id, data) VALUES (?, ?)"
+    cursor = src.execute(
+        "SELECT id, created, xact_id, data FROM rows WHERE obj = ? AND head = 1 AND deleted = 0"
+        f" AND created >= ? AND created < ? AND {FLAGGED} ORDER BY pagination_key DESC",
+        (obj, args.start, args.end),
+    )
+    rows, batch = 0, []
+
+    def write() -> None:
+        dst.execute("BEGIN")
+        dst.executemany(insert, batch)
+        dst.execute("COMMIT")
+        batch.clear()
+
+    for span_id, created, xact, data in cursor:
+        span = json.loads(data)
+        row = transform(input=span.get("input"), output=span.get("output"), metadata=span.get("metadata") or {})
+        row = {"id": span_id, **row, "origin": {
+            "_xact_id": str(xact), "created": created, "id": span_id, "object_id": args.project_id,
+            "object_type": "project_logs"}}
+        batch.append((span_id, dumps(row)))
+        rows += 1
+        if len(batch) == 1000:
+            write()
+    if batch:
+        write()
+    dst.close()
+    src.close()
+    print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0}))
+
+
+class Plane:
+    """The served plane, its request counters, and read-back of a dataset's rows."""
+
+    def __init__(self, db: Path):
+        import httpx
+
+        sys.path.insert(0, str(REPO / "tests"))
+        from conftest import start_plane  # the same helper the tests use
+
+        self.served = start_plane(db)
+        self.url, self.key = self.served.url, self.served.api_key
+        self.http = self.served.client()
+        self.http.timeout = httpx.Timeout(600)
+
+    def requests(self) -> dict[str, int]:
+        response = self.http.get("/local/stats")
+        response.raise_for_status()
+        return response.json()["requests"]
+
+    def read_flagged(self, project_id: str, lo: str, hi: str) -> tuple[int, int, float]:
+        """Page the flagged spans of the window with payloads, rows decoded, nothing else:
+        (rows, pages, seconds), the plane's share of any HTTP contender's time."""
+        source = {"op": "function", "name": {"op": "ident", "name": ["project_logs"]},
+                  "args": [{"op": "literal", "value": project_id}], "shape": "spans"}
+        query = {"select": [{"op": "star"}], "from": source,
+                 "filter": {"btql": f"created >= '{lo}' AND created < '{hi}' AND metadata.flagged = true"},
+                 "sort": [{"expr": {"op": "ident", "name": ["_pagination_key"]}, "dir": "desc"}]}
+        t0 = time.perf_counter()
+        rows = pages = 0
+        cursor = None
+        while True:
+            response = self.http.post("/btql", json={"query": {**query, "limit": 1000, "cursor": cursor}, "fmt": "json"})
+            response.raise_for_status()
+            page = response.json()
+            rows, pages, cursor = rows + len(page["data"]), pages + 1, page.get("cursor")
+            if not cursor or not page["data"]:
+                return rows, pages, time.perf_counter() - t0
+
+    def dataset_ids(self, dataset_id: str) -> set[str]:
+        source = {"op": "function", "name": {"op": "ident", "name": ["dataset"]},
+                  "args": [{"op": "literal", "value": dataset_id}], "shape": "spans"}
+        query = {"select": [{"alias": "id", "expr": {"op": "ident", "name": ["id"]}}], "from": source}
+        ids: set[str] = set()
+        cursor = None
+        while True:
+            response = self.http.post("/btql", json={"query": {**query, "limit": 1000, "cursor": cursor}, "fmt": "json"})
+            response.raise_for_status()
+            page = response.json()
+            ids.update(row["id"] for row in page["data"])
+            cursor = page.get("cursor")
+            if not cursor or not page["data"]:
+                return ids
+
+    def close(self) -> None:
+        from conftest import stop_plane
+
+        self.http.close()
+        stop_plane(self.served)
+
+
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(before) | set(after)) if after.get(k, 0) != before.get(k, 0)}
+
+
+def measure(launcher: Launcher, plane: Plane, cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    before = plane.requests()
+    result = launcher.run(cmd, env=env, cwd=cwd)
+    result["routes"] = delta(before, plane.requests())
+    result["requests"] = sum(result["routes"].values())
+    return result
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--dir", type=Path, help="working directory; keeps seed.db for reruns (default: a temporary one)")
+    parser.add_argument("--pipeline", type=Path, default=PIPELINE, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-only", action="store_true", help=argparse.SUPPRESS)  # the floor's subprocess
+    for name in ("--db", "--project-id", "--start", "--end", "--out"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor_only:
+        floor_only(args)
+        return
+    if args.days < 2:
+        parser.error("--days must be at least 2 (the half-window run needs whole days)")
+
+    launcher = Launcher()  # first, while this process is small (see Launcher)
+    try:
+        run(args, launcher)
+    finally:
+        launcher.close()
+
+
+def run(args: argparse.Namespace, launcher: Launcher) -> None:
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="bt-bench-e2e-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    startup = launcher.run([sys.executable, "-c", "pass"])
+    seed_db, info = seeded_db(workdir, args.spans, args.days)
+    project_id = info["project_id"]
+
+    # A fresh copy per run, so every contender writes new rows into an untouched file.
+    plane_db, floor_db = workdir / "plane.db", workdir / "floor.db"
+    for path in [*workdir.glob("plane.db*"), *workdir.glob("floor.db*")]:
+        path.unlink()
+    for suffix in ("", "-wal"):
+        if Path(f"{seed_db}{suffix}").exists():
+            shutil.copyfile(f"{seed_db}{suffix}", f"{plane_db}{suffix}")
+
+    start = datetime.fromisoformat(info["start"])
+    end = datetime.fromisoformat(info["end"])
+    half_end = start + timedelta(days=args.days // 2)
+    lo, hi, half_hi = iso(start), iso(end), iso(half_end)
+    # Counting also reads every page of the window once, so no contender pays for a cold cache alone.
+    spans, flagged = count_window(plane_db, project_id, lo, hi)
+    half_spans, half_flagged = count_window(plane_db, project_id, lo, half_hi)
+    assert flagged > 0 and half_flagged > 0, "no flagged spans in the window: seed more spans"
+
+    bt = str(Path(sys.executable).parent / "bt-dagster")
+    env = {k: v for k, v in os.environ.items() if k not in ("BRAINTRUST_API_URL", "BRAINTRUST_ORG_NAME", "BT_LOCAL_DB")}
+    plane = Plane(plane_db)
+    env.update(BRAINTRUST_API_KEY=plane.key, BRAINTRUST_APP_URL=plane.url)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        def ours(name: str, dataset: str, window_hi: str, expected: int) -> None:
+            cmd = [bt, "datasets", "pipeline", "run", str(args.pipeline), "--start", lo, "--end", window_hi,
+                   "--no-limit", "--json", "-q", "--target-dataset", dataset]
+            result = measure(launcher, plane, cmd, env, workdir)
+            summary = json.loads(result["stdout"])
+            result["rows"] = len(plane.dataset_ids(summary["dataset_id"]))
+            result["client_requests"] = summary["requests"]
+            assert summary["rows"] == result["rows"] == expected, (name, summary["rows"], result["rows"], expected)
+            results[name] = result
+
+        print(f"ours over the whole window ({spans:,} spans) ...", file=sys.stderr, flush=True)
+        ours("ours", "Support cases (bench ours)", hi, flagged)
+
+        print("ours over the first half of the window ...", file=sys.stderr, flush=True)
+        ours("ours N/2", "Support cases (bench ours, half)", half_hi, half_flagged)
+
+        print("the SDK script ...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, "-c", SDK_SCRIPT, str(args.pipeline), TRANSFORM, PROJECT, "Support cases (bench sdk)", lo, hi]
+        result = measure(launcher, plane, cmd, env, workdir)
+        out = json.loads(result["stdout"].strip().splitlines()[-1])
+        result["rows"] = len(plane.dataset_ids(out["dataset_id"]))
+        assert out["rows"] == result["rows"] == flagged, ("sdk", out["rows"], result["rows"], flagged)
+        results["sdk"] = result
+
+        print("the raw SQLite floor ...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--floor-only", "--pipeline", str(args.pipeline),
+               "--db", str(plane_db), "--project-id", project_id, "--start", lo, "--end", hi, "--out", str(floor_db)]
+        result = measure(launcher, plane, cmd, env, workdir)
+        result["inner_seconds"] = json.loads(result["stdout"])["seconds"]
+        conn = sqlite3.connect(floor_db)
+        (result["rows"],) = conn.execute("SELECT count(*) FROM cases").fetchone()
+        conn.close()
+        assert result["rows"] == flagged, ("floor", result["rows"], flagged)
+        results["floor"] = result
+
+        read_rows, read_pages, read_seconds = plane.read_flagged(project_id, lo, hi)
+        assert read_rows == flagged, ("read", read_rows, flagged)
+    finally:
+        plane.close()
+
+    size_mb = sum(p.stat().st_size for p in workdir.glob("seed.db*")) / 1e6
+    print("pipeline end-to-end benchmark: support-cases (span scope, filter metadata.flagged = true)")
+    print(f"{info['spans']:,} spans seeded over {args.days} days (db {size_mb:,.0f} MB, {os.cpu_count()} CPUs); window {lo} .. {hi}: "
+          f"{spans:,} spans, {flagged:,} flagged; first half: {half_spans:,} spans, {half_flagged:,} flagged")
+    print(f"{'contender':<10}{'spans':>11}{'rows':>9}{'requests':>10}{'req/1000 spans':>16}{'rows/s':>10}"
+          f"{'peak RSS MB':>13}{'seconds':>9}")
+    window_spans = {"ours N/2": half_spans}
+    for name in ("ours", "ours N/2", "sdk", "floor"):
+        r = results[name]
+        r["per_1k"] = 1000 * r["requests"] / r["rows"]
+        r["rate"] = r["rows"] / r["seconds"]
+        r["rss_mb"] = r["maxrss_kib"] * 1024 / 1e6
+        print(f"{name:<10}{window_spans.get(name, spans):>11,}{r['rows']:>9,}{r['requests']:>10,}{r['per_1k']:>16.2f}"
+              f"{r['rate']:>10,.0f}{r['rss_mb']:>13.0f}{r['seconds']:>9.1f}")
+    print("(req/1000 spans: plane-side requests per 1000 flagged spans; rows/s, seconds: process wall time, start-up included;"
+          f" floor's own loop {results['floor']['inner_seconds']:.1f} s; `python -c pass`: {startup['seconds']:.2f} s,"
+          f" {startup['maxrss_kib'] * 1024 / 1e6:.0f} MB)")
+    print(f"reading the flagged spans alone through /btql (this process, rows decoded, no transform or write):"
+          f" {read_seconds:.1f} s, {read_pages} pages, {read_rows / read_seconds:,.0f} rows/s")
+    for name in ("ours", "sdk"):
+        routes = ", ".join(f"{k} {v}" for k, v in results[name]["routes"].items())
+        print(f"requests by route, {name}: {routes}")
+    print(f"ours' own count of its requests: {results['ours']['client_requests']} (the plane counted {results['ours']['requests']})")
+
+    ours_r, sdk_r, floor_r, half_r = results["ours"], results["sdk"], results["floor"], results["ours N/2"]
+    speedup = sdk_r["seconds"] / ours_r["seconds"]
+    vs_floor = ours_r["seconds"] / floor_r["seconds"]
+    rss_ratio = ours_r["maxrss_kib"] / half_r["maxrss_kib"]
+    extra_rows = ours_r["rows"] - half_r["rows"]
+    per_row = 1024 * (ours_r["maxrss_kib"] - half_r["maxrss_kib"]) / extra_rows if extra_rows > 0 else 0.0
+    goals = [
+        (f"requests per 1000 spans (ours) <= {GOAL_REQUESTS_PER_1K:g}", f"{ours_r['per_1k']:.2f}", ours_r["per_1k"] <= GOAL_REQUESTS_PER_1K),
+        (f"ours vs SDK script speed-up >= {GOAL_SDK_SPEEDUP:g}x", f"{speedup:.2f}x", speedup >= GOAL_SDK_SPEEDUP),
+        (f"ours within {GOAL_FLOOR_RATIO:g}x of the raw floor", f"{vs_floor:.2f}x", vs_floor <= GOAL_FLOOR_RATIO),
+        (f"peak RSS flat as N doubles (N vs N/2 <= {GOAL_RSS_RATIO:.2f}x)",
+         f"{ours_r['rss_mb']:.0f} / {half_r['rss_mb']:.0f} MB = {rss_ratio:.2f}x", rss_ratio <= GOAL_RSS_RATIO),
+    ]
+    print(f"{'goal':<46}{'measured':>24}  met")
+    for label, measured, met in goals:
+        print(f"{label:<46}{measured:>24}  {'yes' if met else 'NO'}")
+    print(f"(peak RSS, whole window minus half window: {per_row:+,.0f} bytes per extra dataset row)")
+
+    for path in [*workdir.glob("plane.db*"), *workdir.glob("floor.db*")]:
+        path.unlink()
+    if not args.dir:
+        shutil.rmtree(workdir)
+
+
+if __name__ == "__main__":
+    main()
