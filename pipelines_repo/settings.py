@@ -77,10 +77,6 @@ class ApiSettings:
             org_name=env.get("BRAINTRUST_ORG_NAME"),
         )
 
-    @property
-    def has_api_key(self) -> bool:
-        return self.api_key is not None
-
     def describe(self) -> str:
         """One line for UIs and logs: which plane is in use (never the key)."""
         if self.plane == "local":

@@ -191,13 +191,7 @@ def _load_spec(args: argparse.Namespace):
         source = spec.source
         if not source.project_name and not source.project_id and args.project:
             source = source.with_overrides(project_name=args.project)
-        source = source.with_overrides(
-            project_name=args.source_project,
-            project_id=args.source_project_id,
-            org_name=args.source_org,
-            filter=args.source_filter,
-        )
-        update["source"] = source
+        update["source"] = source.with_overrides(**_source_overrides(args))
     if hasattr(args, "target_project"):
         target = spec.target.with_overrides(
             project_name=args.target_project,
@@ -345,7 +339,7 @@ _STAGES = {"run": _stage_run, "pull": _stage_pull, "transform": _stage_transform
 # -- errors -------------------------------------------------------------------------------------
 
 
-def _describe_error(exc: BaseException, args: argparse.Namespace, spec) -> str:
+def _describe_error(exc: BaseException, spec) -> str:
     from ..engine.artifacts import ArtifactNotFoundError, JsonlError
     from ..engine.loader import PipelineLoadError
     from ..engine.transform import TransformError
@@ -394,12 +388,9 @@ def _handle(args: argparse.Namespace) -> int:
     spec = None
     try:
         spec = _load_spec(args)
-        org = None
-        if args.stage == "push":
-            org = spec.target.org_name or args.org
-        else:
-            org = spec.source.org_name or args.org
-        client = _open_client(org)
+        # push logs in to the target's org, the other stages to the source's
+        declared_org = spec.target.org_name if args.stage == "push" else spec.source.org_name
+        client = _open_client(declared_org or args.org)
         try:
             with make_progress(progress_enabled(json_output=args.json, quiet=args.quiet)) as progress:
                 summary = _STAGES[args.stage](args, spec, client, progress)
@@ -415,7 +406,7 @@ def _handle(args: argparse.Namespace) -> int:
             tb = getattr(exc, "traceback_text", None)
             if tb:
                 print(tb, file=sys.stderr)
-        message = _describe_error(exc, args, spec)
+        message = _describe_error(exc, spec)
         print(f"error: {message}", file=sys.stderr)
         return 1
     _emit(summary, args)

@@ -54,9 +54,11 @@ __all__ = [
     "epoch_seconds",
     "jsonl_line",
     "latest_completed",
+    "manifest_source_org",
     "pull_artifact",
     "read_json",
     "read_jsonl",
+    "read_jsonl_numbered",
     "read_stage_manifest",
     "require_latest_completed",
     "sanitize_segment",
@@ -64,6 +66,7 @@ __all__ = [
     "transform_artifact",
     "write_json_atomic",
     "write_jsonl",
+    "write_text_atomic",
 ]
 
 Stage = Literal["pull", "transform"]
@@ -205,15 +208,21 @@ def build_transform_spec(
 
 def write_json_atomic(path: str | os.PathLike[str], value: Any) -> Path:
     """Pretty JSON (2-space indent, like serde's ``to_vec_pretty``) via a temp file + rename."""
+    return write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, fsync: bool = True) -> Path:
+    """Replace ``path`` with ``text`` through a temp file + ``os.replace``, so a reader never sees
+    half a file. ``fsync=False`` skips forcing it to disk (state that is rewritten very often)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            handle.write(text)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -245,13 +254,19 @@ def jsonl_line(value: Any) -> str:
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Any]:
     """Stream values from a JSONL file, skipping blank lines."""
+    for _, value in read_jsonl_numbered(path):
+        yield value
+
+
+def read_jsonl_numbered(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """``(physical line number, value)`` for each non-blank line (to point at a bad row)."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             text = line.strip()
             if not text:
                 continue
             try:
-                yield json.loads(text)
+                yield number, json.loads(text)
             except json.JSONDecodeError as exc:
                 raise JsonlError(path, number, exc.msg) from None
 
@@ -447,9 +462,17 @@ def read_stage_manifest(output_path: str | os.PathLike[str], stage: Stage) -> di
     if not manifest_path.is_file():
         return None
     manifest = read_json(manifest_path)
-    if not isinstance(manifest, dict) or manifest.get("stage") != stage or manifest.get("status") != "completed":
-        return None
-    return manifest
+    return manifest if _is_completed(manifest, stage) else None
+
+
+def _is_completed(manifest: Any, stage: Stage) -> bool:
+    return isinstance(manifest, dict) and manifest.get("stage") == stage and manifest.get("status") == "completed"
+
+
+def manifest_source_org(manifest: Mapping[str, Any] | None) -> str | None:
+    """The source org a stage manifest recorded (bt: the push target's org defaults to it)."""
+    spec = (manifest or {}).get("spec") or {}
+    return (spec.get("source") or {}).get("orgName")
 
 
 def latest_completed(root: str | os.PathLike[str], name: str, stage: Stage) -> Path | None:
@@ -468,7 +491,7 @@ def latest_completed(root: str | os.PathLike[str], name: str, stage: Stage) -> P
             manifest = read_json(manifest_path)
         except (OSError, ValueError):
             continue
-        if not isinstance(manifest, dict) or manifest.get("stage") != stage or manifest.get("status") != "completed":
+        if not _is_completed(manifest, stage):
             continue
         output = manifest.get("outputPath")
         if not isinstance(output, str) or not Path(output).exists():

@@ -105,13 +105,7 @@ class ResolvedSource:
 
     def to_bt(self) -> dict[str, Any]:
         """camelCase ``source`` object as in bt's pull spec and manifests."""
-        return SourceSpec(
-            project_id=self.project_id,
-            project_name=self.project_name,
-            org_name=self.org_name,
-            filter=self.filter,
-            scope=self.scope,
-        ).to_bt()
+        return self.to_spec().to_bt()
 
     def to_spec(self) -> SourceSpec:
         return SourceSpec(

@@ -42,7 +42,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -53,7 +52,16 @@ from typing import Any
 
 from ..client import BraintrustClient, NotFoundError
 from ..client.http import MAX_PAGE_SIZE
-from .artifacts import DEFAULT_ROOT, JsonlError, read_json, sanitize_segment, sha256_file, write_json_atomic
+from .artifacts import (
+    DEFAULT_ROOT,
+    JsonlError,
+    read_json,
+    read_jsonl_numbered,
+    sanitize_segment,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .hydrate import ident
 from .rows import RowPreparer, RowValidationError, row_json_bytes
 from .spec import TargetSpec
@@ -287,6 +295,45 @@ def _check_batch_limits(batch_rows: int, batch_bytes: int, max_workers: int) -> 
 ProgressFn = Callable[[int, int], None]  # (rows committed, batches committed)
 
 
+@dataclass
+class _Tally:
+    """What this push committed so far."""
+
+    rows: int = 0
+    batches: int = 0
+    nbytes: int = 0
+
+    def add(self, batch: _Batch) -> None:
+        self.rows += len(batch.rows)
+        self.batches += 1
+        self.nbytes += batch.nbytes
+
+
+def _resolve_requests(target: TargetSpec | ResolvedTarget) -> int:
+    """API calls :func:`resolve_target` made: none for a resolved target, else project + dataset."""
+    return 0 if isinstance(target, ResolvedTarget) else 2
+
+
+def _push_result(
+    resolved: ResolvedTarget, tally: _Tally, *, version: str | None, requests: int, dataset_url: str, **extra: Any
+) -> PushResult:
+    """``requests`` counts the target resolution; each batch and the version query are added here."""
+    return PushResult(
+        dataset_id=resolved.dataset_id,
+        dataset_name=resolved.dataset_name,
+        project_id=resolved.project_id,
+        project_name=resolved.project_name,
+        version=version,
+        rows_pushed=tally.rows,
+        batches=tally.batches,
+        requests=requests + tally.batches + 1,
+        dataset_url=dataset_url,
+        bytes_sent=tally.nbytes,
+        org_name=resolved.org_name,
+        **extra,
+    )
+
+
 def push_rows(
     client: BraintrustClient,
     rows: Iterable[Mapping[str, Any]],
@@ -303,10 +350,9 @@ def push_rows(
     :class:`engine.rows.RowValidationError` after the batches before it were committed."""
     _check_batch_limits(batch_rows, batch_bytes, max_workers)
     resolved = resolve_target(client, target, default_org=default_org)
-    requests = 0 if isinstance(target, ResolvedTarget) else 2
     dataset_id = resolved.dataset_id
     preparer = RowPreparer()
-    counts = {"rows": 0, "batches": 0, "bytes": 0}
+    tally = _Tally()
 
     def prepared() -> Iterator[tuple[dict[str, Any], int, int]]:
         for index, row in enumerate(rows):
@@ -315,11 +361,9 @@ def push_rows(
             yield out, index + 1, index + 1
 
     def commit(batch: _Batch) -> None:
-        counts["rows"] += len(batch.rows)
-        counts["batches"] += 1
-        counts["bytes"] += batch.nbytes
+        tally.add(batch)
         if on_progress is not None:
-            on_progress(counts["rows"], counts["batches"])
+            on_progress(tally.rows, tally.batches)
 
     _upload(
         client,
@@ -327,40 +371,25 @@ def push_rows(
         max_workers=max_workers,
         commit=commit,
     )
-    version = latest_dataset_version(client, dataset_id)
-    return PushResult(
-        dataset_id=dataset_id,
-        dataset_name=resolved.dataset_name,
-        project_id=resolved.project_id,
-        project_name=resolved.project_name,
-        version=version,
-        rows_pushed=counts["rows"],
-        batches=counts["batches"],
-        requests=requests + counts["batches"] + 1,
+    return _push_result(
+        resolved,
+        tally,
+        version=latest_dataset_version(client, dataset_id),
+        requests=_resolve_requests(target),
         dataset_url=client.dataset_url(resolved.project_name, resolved.dataset_name),
-        bytes_sent=counts["bytes"],
-        org_name=resolved.org_name,
     )
 
 
 # -- checkpointed file push --------------------------------------------------------------------
 
 
-
 def _iter_file_rows(path: Path) -> Iterator[tuple[Any, int, int]]:
     """``(value, item number (1-based), physical line number)`` for each non-blank line."""
-    item = 0
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise PushInputError(str(JsonlError(path, number, exc.msg))) from None
-            item += 1
+    try:
+        for item, (number, value) in enumerate(read_jsonl_numbered(path), start=1):
             yield value, item, number
+    except JsonlError as exc:
+        raise PushInputError(str(exc)) from None
 
 
 @dataclass
@@ -395,18 +424,8 @@ class PushCheckpoint:
         """Atomically replace ``state.json`` (temp file + ``os.replace``)."""
         self.updated_at = time.time()
         data = {k: v for k, v in asdict(self).items() if k != "path"}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=2, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        # saved after every batch: atomic, but not fsynced (a lost state re-sends rows, idempotently)
+        write_text_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), fsync=False)
 
 
 def checkpoint_dir(root: str | os.PathLike[str], dataset_id: str, input_sha256: str) -> tuple[Path, dict[str, Any]]:
@@ -459,7 +478,6 @@ def push_file(
         total = item
 
     resolved = resolve_target(client, target, default_org=default_org)
-    requests = 0 if isinstance(target, ResolvedTarget) else 2
     spec_dir, spec = checkpoint_dir(root, resolved.dataset_id, input_sha)
     state_path = spec_dir / "state.json"
     state = None if force else PushCheckpoint.load(state_path)
@@ -467,28 +485,21 @@ def push_file(
         state = None
     url = client.dataset_url(resolved.project_name, resolved.dataset_name)
 
-    def result(version: str | None, *, pushed: int, batches: int, resumed: int, status: str, nbytes: int) -> PushResult:
-        return PushResult(
-            dataset_id=resolved.dataset_id,
-            dataset_name=resolved.dataset_name,
-            project_id=resolved.project_id,
-            project_name=resolved.project_name,
+    def result(version: str | None, tally: _Tally, *, resumed: int, status: str) -> PushResult:
+        return _push_result(
+            resolved,
+            tally,
             version=version,
-            rows_pushed=pushed,
-            batches=batches,
-            requests=requests + batches + 1,
+            requests=_resolve_requests(target),
             dataset_url=url,
-            bytes_sent=nbytes,
             rows_resumed=resumed,
             status=status,
-            org_name=resolved.org_name,
             checkpoint_dir=os.fspath(spec_dir),
             input_path=os.fspath(path),
         )
 
     if state is not None and state.status == "completed":
-        return result(latest_dataset_version(client, resolved.dataset_id), pushed=0, batches=0,
-                      resumed=0, status="already_completed", nbytes=0)
+        return result(latest_dataset_version(client, resolved.dataset_id), _Tally(), resumed=0, status="already_completed")
 
     write_json_atomic(spec_dir / "spec.json", {**spec, "inputPath": os.fspath(path.resolve())})
     try:
@@ -501,7 +512,7 @@ def push_file(
     state.save()
     skip = min(state.items_done, total)
     dataset_id = resolved.dataset_id
-    counts = {"rows": 0, "batches": 0, "bytes": 0}
+    tally = _Tally()
 
     # Pass 2: re-prepare every row (same ids and duplicate checks as pass 1), upload the rest.
     preparer = RowPreparer()
@@ -515,16 +526,14 @@ def push_file(
             yield out, item, line
 
     def commit(batch: _Batch) -> None:
-        counts["rows"] += len(batch.rows)
-        counts["batches"] += 1
-        counts["bytes"] += batch.nbytes
+        tally.add(batch)
         state.items_done = batch.end_item
         state.line_offset = batch.end_line
         state.batches_done += 1
         state.bytes_sent += batch.nbytes
         state.save()
         if on_progress is not None:
-            on_progress(skip + counts["rows"], counts["batches"])
+            on_progress(skip + tally.rows, tally.batches)
         if on_commit is not None:
             on_commit(state)
 
@@ -551,15 +560,14 @@ def push_file(
             "specDir": os.fspath(spec_dir),
             "inputPath": os.fspath(path),
             "objectUrl": url,
-            "rowsUploaded": skip + counts["rows"],
+            "rowsUploaded": skip + tally.rows,
             "batches": state.batches_done,
             "bytesSent": state.bytes_sent,
             "version": version,
             "completedAt": int(time.time()),
         },
     )
-    return result(version, pushed=counts["rows"], batches=counts["batches"], resumed=skip,
-                  status="completed", nbytes=counts["bytes"])
+    return result(version, tally, resumed=skip, status="completed")
 
 
 def _at_line(exc: RowValidationError, path: Path, line: int) -> RowValidationError:

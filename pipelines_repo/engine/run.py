@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -69,6 +69,7 @@ from .artifacts import (
     artifact_name,
     build_pull_spec,
     build_transform_spec,
+    manifest_source_org,
     pull_artifact,
     read_jsonl,
     read_stage_manifest,
@@ -81,7 +82,7 @@ from .pull import PullStats, PullStream, ResolvedSource, Window, pull_refs, reso
 from .push import DEFAULT_PUSH_WORKERS, PushResult, push_file, push_rows
 from .spec import PipelineSpec, SourceSpec
 from .transform import TransformItem, TransformStats, TransformStream, make_trace_factory, transform_items
-from .window import TimeWindow, parse_timestamp
+from .window import TimeWindow, window_containing
 
 __all__ = [
     "CLI_COMMAND",
@@ -200,6 +201,25 @@ def _report_pull(items: Iterable[TransformItem], stream: PullStream, progress: P
     progress.update("pull", refs=stream.stats.refs, pages=stream.stats.pages)
 
 
+def _report_transform(progress: Progress) -> Callable[[TransformStats], None]:
+    def on_transform(stats: TransformStats) -> None:
+        progress.update("transform", candidates=stats.candidates, rows=stats.rows, skipped=stats.skipped)
+
+    return on_transform
+
+
+def _report_push(progress: Progress) -> Callable[[int, int], None]:
+    return lambda rows, batches: progress.update("push", rows=rows, batches=batches)
+
+
+def _enforce_error_rate(
+    spec: PipelineSpec, stats: TransformStats, on_error: OnError, max_error_rate: float | None
+) -> None:
+    """With ``skip``, fail after the fact when too many refs were skipped (default: the pipeline option)."""
+    if on_error == "skip":
+        stats.check_error_rate(spec.options.max_error_rate if max_error_rate is None else max_error_rate)
+
+
 def _span_trace_factory(client: BraintrustClient | None, project_id: str, counter: QueryCounter | None = None):
     fetch = make_trace_fetcher(client, project_id, counter=counter) if client is not None else None
     return make_trace_factory(fetch, object_id=project_id)
@@ -224,10 +244,6 @@ def _stream(
     on_error = on_error or spec.options.on_error
     if on_error == "skip" and errors_path is None:
         raise ValueError("on_error='skip' needs errors_path (where skipped refs are recorded as errors.jsonl)")
-
-    def on_transform(stats: TransformStats) -> None:
-        progress.update("transform", candidates=stats.candidates, rows=stats.rows, skipped=stats.skipped)
-
     progress.start("pull")
     progress.start("transform")
     rows: TransformStream = transform_items(
@@ -237,7 +253,7 @@ def _stream(
         max_concurrency=max_concurrency,
         on_error=on_error,
         errors_path=errors_path,
-        on_progress=on_transform,
+        on_progress=_report_transform(progress),
     )
     progress.start("push")
     try:
@@ -249,13 +265,12 @@ def _stream(
             batch_rows=spec.options.push_batch_rows,
             batch_bytes=spec.options.push_batch_bytes,
             max_workers=push_workers,
-            on_progress=lambda n, b: progress.update("push", rows=n, batches=b),
+            on_progress=_report_push(progress),
         )
     finally:
         rows.close()
         stream.close()
-    if on_error == "skip":
-        rows.stats.check_error_rate(spec.options.max_error_rate if max_error_rate is None else max_error_rate)
+    _enforce_error_rate(spec, rows.stats, on_error, max_error_rate)
     return RunResult(
         pipeline=spec.name,
         source=stream.source,
@@ -320,19 +335,6 @@ def _union(windows: Sequence[TimeWindow]) -> TimeWindow:
     return TimeWindow(start=start, end=end)
 
 
-def _window_of(created: str | None, windows: Sequence[TimeWindow]) -> TimeWindow | None:
-    if not isinstance(created, str):
-        return None
-    try:
-        moment = parse_timestamp(created)
-    except ValueError:
-        return None
-    for window in windows:
-        if window.contains(moment):
-            return window
-    return None
-
-
 def pull_partitions(
     client: BraintrustClient,
     source: SourceSpec | ResolvedSource,
@@ -347,7 +349,7 @@ def pull_partitions(
 
     def pairs() -> Iterator[tuple[TimeWindow | None, TransformItem]]:
         for item, created in stream.iter_with_created():
-            yield _window_of(created, windows), item
+            yield window_containing(created, windows), item
 
     return stream, pairs()
 
@@ -413,7 +415,6 @@ def payloads_path_for(pulled_path: str | os.PathLike[str]) -> Path:
     """``pulled.jsonl`` -> ``pulled.spans.jsonl`` (beside it)."""
     path = Path(pulled_path)
     return path.with_name(f"{path.stem}{PAYLOADS_SUFFIX}{path.suffix or '.jsonl'}")
-
 
 
 @dataclass
@@ -488,11 +489,9 @@ def pull_stage(
     stream = pull_refs(client, source, window=window, limit=limit, root_span_ids=root_span_ids, page_size=page_size)
     progress.start("pull")
     with JsonlWriter(artifact.output_path) as refs_out, JsonlWriter(payloads, atomic=True) as payloads_out:
-        for item in stream:
+        for item in _report_pull(stream, stream, progress):
             refs_out.write(item.ref)
             payloads_out.write(item.to_json())
-            progress.update("pull", refs=stream.stats.refs, pages=stream.stats.pages)
-    progress.update("pull", refs=stream.stats.refs, pages=stream.stats.pages)
     manifest = artifact.complete(
         refs=stream.stats.refs,
         pages=stream.stats.pages,
@@ -634,10 +633,6 @@ def transform_stage(
     items, used_payloads = _pulled_items(client, in_file, pull_manifest, resolved.project_id, counter)
     total = pull_manifest.get("refs") if pull_manifest and used_payloads else None
     progress.start("transform", total=total if isinstance(total, int) else _count_lines(in_file))
-
-    def on_transform(stats: TransformStats) -> None:
-        progress.update("transform", candidates=stats.candidates, rows=stats.rows, skipped=stats.skipped)
-
     rows = transform_items(
         spec,
         items,
@@ -645,13 +640,12 @@ def transform_stage(
         max_concurrency=concurrency,
         on_error=on_error,
         errors_path=artifact.errors_path,
-        on_progress=on_transform,
+        on_progress=_report_transform(progress),
     )
     with rows, JsonlWriter(artifact.output_path) as writer:
         for row in rows:
             writer.write(row)
-    if on_error == "skip":
-        rows.stats.check_error_rate(spec.options.max_error_rate if max_error_rate is None else max_error_rate)
+    _enforce_error_rate(spec, rows.stats, on_error, max_error_rate)
     manifest = artifact.complete(
         input_path=in_file,
         candidates=rows.stats.candidates,
@@ -693,10 +687,7 @@ def push_stage(
     in_file = Path(in_path) if in_path is not None else require_latest_completed(
         root, artifact_name(name_flag, pipeline_path), "transform", pipeline_path, command=CLI_COMMAND
     )
-    manifest = read_stage_manifest(in_file, "transform")
-    default_org = None
-    if manifest is not None:
-        default_org = (manifest.get("spec", {}).get("source") or {}).get("orgName")
+    default_org = manifest_source_org(read_stage_manifest(in_file, "transform"))
     progress.start("push", total=_count_lines(in_file) if in_file.is_file() else None)
     return push_file(
         client,
@@ -708,16 +699,5 @@ def push_stage(
         batch_rows=spec.options.push_batch_rows,
         batch_bytes=spec.options.push_batch_bytes,
         max_workers=push_workers,
-        on_progress=lambda n, b: progress.update("push", rows=n, batches=b),
+        on_progress=_report_push(progress),
     )
-
-
-def window_label_for(window: Window) -> str:
-    """Human label of a window for logs/summaries."""
-    if isinstance(window, int):
-        return f"{window}s"
-    if isinstance(window, tuple):
-        window = TimeWindow.absolute(*window)
-    if isinstance(window, TimeWindow):
-        return str(window)
-    return "all time"

@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -58,12 +58,23 @@ DEFAULT_START_DATE = date(2025, 1, 1)
 
 MiB = 1024 * 1024
 
+_Spec = TypeVar("_Spec", bound=BaseModel)
+
 
 def _blank_to_none(value: Any) -> Any:
     if isinstance(value, str):
         value = value.strip()
         return value or None
     return value
+
+
+def _overridden(model: _Spec, **overrides: Any) -> _Spec:
+    """``model`` re-validated with the non-None ``overrides`` (bt's ``--source-*``/``--target-*``
+    flags); a new project *name* clears the project id unless an id is given too."""
+    update = {key: value for key, value in overrides.items() if value is not None}
+    if "project_name" in update:
+        update.setdefault("project_id", None)
+    return type(model).model_validate({**model.model_dump(), **update})
 
 
 class SourceSpec(BaseModel):
@@ -120,17 +131,9 @@ class SourceSpec(BaseModel):
         filter: str | None = None,
     ) -> SourceSpec:
         """bt's ``--source-*`` semantics: a project *name* override clears the project id."""
-        update: dict[str, Any] = {}
-        if project_name is not None:
-            update["project_name"] = project_name
-            update["project_id"] = None
-        if project_id is not None:
-            update["project_id"] = project_id
-        if org_name is not None:
-            update["org_name"] = org_name
-        if filter is not None:
-            update["filter"] = filter
-        return type(self).model_validate({**self.model_dump(), **update})
+        return _overridden(
+            self, project_name=project_name, project_id=project_id, org_name=org_name, filter=filter
+        )
 
 
 class TargetSpec(BaseModel):
@@ -182,17 +185,9 @@ class TargetSpec(BaseModel):
         dataset_name: str | None = None,
     ) -> TargetSpec:
         """bt's ``--target-*`` semantics: a project *name* override clears the project id."""
-        update: dict[str, Any] = {}
-        if project_name is not None:
-            update["project_name"] = project_name
-            update["project_id"] = None
-        if project_id is not None:
-            update["project_id"] = project_id
-        if org_name is not None:
-            update["org_name"] = org_name
-        if dataset_name is not None:
-            update["dataset_name"] = dataset_name
-        return type(self).model_validate({**self.model_dump(), **update})
+        return _overridden(
+            self, project_name=project_name, project_id=project_id, org_name=org_name, dataset_name=dataset_name
+        )
 
     def with_default_org(self, org_name: str | None) -> TargetSpec:
         """bt: the target inherits the source org only when it names none."""

@@ -466,6 +466,13 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._errors_file.flush()
 
     # -- one item ---------------------------------------------------------------------------
+    def _trace(self, item: TransformItem) -> Any:
+        """The trace handed to the transform; a ref without a root span id fails (raised inside
+        the caller's try, so the error policy records or raises it like a transform error)."""
+        if item.root_span_id is None:
+            raise ValueError("Discovery ref is missing root_span_id.")
+        return self._trace_factory(item)
+
     def _kwargs(self, item: TransformItem, trace: Any, span: Any) -> dict[str, Any]:
         if item.id is None:
             return {"input": None, "output": None, "expected": None, "metadata": None, "trace": trace}
@@ -498,9 +505,7 @@ class TransformStream(Iterator[dict[str, Any]]):
         assert self._semaphore is not None
         async with self._semaphore:
             try:
-                if item.root_span_id is None:
-                    raise ValueError("Discovery ref is missing root_span_id.")
-                trace = self._trace_factory(item)
+                trace = self._trace(item)
                 span = item.span
                 if item.id is not None and span is None:
                     span = await _find_source_span(trace, item.id)
@@ -515,9 +520,7 @@ class TransformStream(Iterator[dict[str, Any]]):
     # sync transforms: in a pool thread, or inline once measured fast
     def _run_sync(self, item: TransformItem) -> _Outcome:
         try:
-            if item.root_span_id is None:
-                raise ValueError("Discovery ref is missing root_span_id.")
-            trace = self._trace_factory(item)
+            trace = self._trace(item)
             span = item.span
             if item.id is not None and span is None:
                 span = self._on_loop(_find_source_span(trace, item.id))

@@ -14,7 +14,7 @@ comparison is time comparison).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "parse_timestamp",
     "parse_window",
     "root_span_ids_filter",
+    "window_containing",
 ]
 
 #: bt's default ``--window``.
@@ -192,15 +193,10 @@ def discovery_filter(
     2. ``{"btql": <source filter, stripped>}`` if non-blank;
     3. the ``root_span_id IN [...]`` node when root span ids are given.
     """
-    parts: list[dict[str, Any]] = []
+    window_part = None
     if not root_span_ids and window_seconds is not None:
-        parts.append({"btql": f"created >= NOW() - INTERVAL {int(window_seconds)} SECOND"})
-    source = _source_part(source_filter)
-    if source:
-        parts.append(source)
-    if root_span_ids:
-        parts.append(root_span_ids_filter(root_span_ids))
-    return combine_filter_parts(parts)
+        window_part = {"btql": f"created >= NOW() - INTERVAL {int(window_seconds)} SECOND"}
+    return _compose(window_part, source_filter, root_span_ids)
 
 
 def absolute_discovery_filter(
@@ -212,14 +208,31 @@ def absolute_discovery_filter(
 
     Same order and the same rule as bt: root span ids replace the window.
     """
-    parts: list[dict[str, Any]] = []
-    if not root_span_ids and window is not None:
-        part = window.filter_part()
-        if part:
-            parts.append(part)
-    source = _source_part(source_filter)
-    if source:
-        parts.append(source)
+    window_part = window.filter_part() if not root_span_ids and window is not None else None
+    return _compose(window_part, source_filter, root_span_ids)
+
+
+def _compose(
+    window_part: dict[str, Any] | None, source_filter: str | None, root_span_ids: Sequence[str] | None
+) -> dict[str, Any] | None:
+    """bt's part order: the window (callers drop it when root span ids are given), the source
+    filter, the root span ids; empty parts are left out."""
+    parts = [part for part in (window_part, _source_part(source_filter)) if part]
     if root_span_ids:
         parts.append(root_span_ids_filter(root_span_ids))
     return combine_filter_parts(parts)
+
+
+def window_containing(created: Any, windows: Iterable[TimeWindow]) -> TimeWindow | None:
+    """The first of ``windows`` holding the timestamp text ``created`` (a span's ``created``);
+    None when none does or ``created`` is not a readable timestamp."""
+    if not isinstance(created, str):
+        return None
+    try:
+        moment = parse_timestamp(created)
+    except ValueError:
+        return None
+    for window in windows:
+        if window.contains(moment):
+            return window
+    return None

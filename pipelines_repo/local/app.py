@@ -237,6 +237,10 @@ def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults 
     def _routing(kind: str, object_id: str) -> dict[str, Any]:
         return {"dataset_id": object_id} if kind == "dataset" else {"project_id": object_id, "log_id": "g"}
 
+    async def _require_object(kind: str, object_id: str) -> None:
+        """The dataset, or the project whose logs the path names, must exist (else a 404)."""
+        await run(store.get_object, "dataset" if kind == "dataset" else "project", object_id)
+
     async def insert(request: Request) -> Response:
         kind = request.path_params["kind"]
         object_id = request.path_params["id"]
@@ -245,7 +249,7 @@ def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults 
         if not isinstance(events, list):
             raise BadInput("insert body needs `events`: a list of row objects")
         rows = [{**_object_body(e, "event"), **_routing(kind, object_id)} for e in events]
-        await run(store.get_object, "dataset" if kind == "dataset" else "project", object_id)
+        await _require_object(kind, object_id)
         _, row_ids = await run(store.write_rows, rows)
         return JSONResponse({"row_ids": row_ids})
 
@@ -269,7 +273,7 @@ def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults 
                     "id": str(uuid.uuid4()), "origin": {"id": item["id"]}, "comment": {"text": item["comment"]},
                     "_audit_source": item.get("source", "api"), **_routing(kind, object_id),
                 })
-        await run(store.get_object, "dataset" if kind == "dataset" else "project", object_id)
+        await _require_object(kind, object_id)
         if rows:
             await run(store.write_rows, rows)
         return JSONResponse({"status": "success"})

@@ -24,7 +24,7 @@ from typing import Any
 
 import dagster as dg
 
-from ..engine.artifacts import read_jsonl
+from ..engine.artifacts import manifest_source_org, read_jsonl
 from ..engine.push import resolve_target
 from ..engine.spec import PipelineSpec
 from ..engine.window import TimeWindow
@@ -104,22 +104,25 @@ def build_pipeline_assets(
     prefix = translator.get_pipeline_prefix(spec)
     source_key = translator.get_source(spec).key
     keys = {stage: translator.get_asset_key(spec, stage) for stage in ("pulled_refs", "transformed_rows", "dataset_version")}
-    policy = dg.BackfillPolicy.single_run()
 
-    def asset_spec(stage: str, dep: dg.AssetKey) -> dg.AssetSpec:
-        return translator.get_asset_spec(spec, stage, partitions_def=partitions_def).replace_attributes(deps=[dep])  # type: ignore[arg-type]
+    def stage_asset(stage: str, dep: dg.AssetKey, **options: Any) -> Any:
+        """The decorator every stage shares (see the module doc); ``options`` add e.g. checks."""
+        return dg.multi_asset(
+            name=f"{prefix}__{stage}",
+            specs=[
+                translator.get_asset_spec(spec, stage, partitions_def=partitions_def).replace_attributes(deps=[dep])  # type: ignore[arg-type]
+            ],
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            pool=POOL,
+            **options,
+        )
 
     def windows(context: dg.AssetExecutionContext) -> dict[str, TimeWindow]:
         return windows_for_keys(partitions_def, context.partition_keys)
 
     # -- pull ---------------------------------------------------------------------------------
-    @dg.multi_asset(
-        name=f"{prefix}__pulled_refs",
-        specs=[asset_spec("pulled_refs", source_key)],
-        partitions_def=partitions_def,
-        backfill_policy=policy,
-        pool=POOL,
-    )
+    @stage_asset("pulled_refs", source_key)
     def pulled_refs(context: dg.AssetExecutionContext, braintrust: BraintrustResource) -> dg.MaterializeResult:
         wins = windows(context)
         plane = braintrust.plane_description()
@@ -152,14 +155,7 @@ def build_pipeline_assets(
         )
 
     # -- transform ----------------------------------------------------------------------------
-    @dg.multi_asset(
-        name=f"{prefix}__transformed_rows",
-        specs=[asset_spec("transformed_rows", keys["pulled_refs"])],
-        check_specs=build_check_specs(keys["transformed_rows"], spec),
-        partitions_def=partitions_def,
-        backfill_policy=policy,
-        pool=POOL,
-    )
+    @stage_asset("transformed_rows", keys["pulled_refs"], check_specs=build_check_specs(keys["transformed_rows"], spec))
     def transformed_rows(context: dg.AssetExecutionContext, braintrust: BraintrustResource) -> dg.MaterializeResult:
         wins = windows(context)
         plane = braintrust.plane_description()
@@ -205,20 +201,13 @@ def build_pipeline_assets(
         )
 
     # -- push ---------------------------------------------------------------------------------
-    @dg.multi_asset(
-        name=f"{prefix}__dataset_version",
-        specs=[asset_spec("dataset_version", keys["transformed_rows"])],
-        partitions_def=partitions_def,
-        backfill_policy=policy,
-        pool=POOL,
-    )
+    @stage_asset("dataset_version", keys["transformed_rows"])
     def dataset_version(context: dg.AssetExecutionContext, braintrust: BraintrustResource) -> dg.MaterializeResult:
         wins = windows(context)
         plane = braintrust.plane_description()
         client = braintrust.get_client()
         stages = [partition_dir(spec, key, window) for key, window in wins.items()]
-        manifest = stages[0].transform_manifest() or {}
-        default_org = ((manifest.get("spec") or {}).get("source") or {}).get("orgName")
+        default_org = manifest_source_org(stages[0].transform_manifest())
         target = resolve_target(client, spec.target, default_org=default_org)
         context.log.info(
             f"{spec.name}: pushing {_range_label(list(wins))} into dataset {target.dataset_name!r} "

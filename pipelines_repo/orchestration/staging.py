@@ -54,7 +54,7 @@ from ..engine.run import (
     transform_stage,
 )
 from ..engine.spec import PipelineSpec, SourceSpec
-from ..engine.window import TimeWindow, parse_timestamp
+from ..engine.window import TimeWindow, window_containing
 from ..settings import dagster_home
 
 __all__ = [
@@ -175,7 +175,6 @@ class _Writers:
             handle.close()
 
 
-
 @dataclass
 class PartitionPull:
     stage: PartitionStage
@@ -191,19 +190,6 @@ class SweepResult:
     stats: PullStats
     partitions: dict[str, PartitionPull] = field(default_factory=dict)
     unassigned: int = 0
-
-
-def _window_holding(created: Any, windows: Mapping[str, TimeWindow]) -> str | None:
-    if not isinstance(created, str):
-        return None
-    try:
-        moment = parse_timestamp(created)
-    except ValueError:
-        return None
-    for key, window in windows.items():
-        if window.contains(moment):
-            return key
-    return None
 
 
 def pull_partitions_staged(
@@ -235,7 +221,7 @@ def pull_partitions_staged(
         for window, item in pairs:
             key = None
             if resolved.scope == "trace":
-                key = _window_holding((item.origin or {}).get("created"), windows)
+                key = key_of_window.get(window_containing((item.origin or {}).get("created"), windows.values()))
             if key is None and window is not None:
                 key = key_of_window.get(window)
             if key is None:
