@@ -237,7 +237,9 @@ def test_literals_are_parameters_not_sql() -> None:
 
 def test_path_and_column_mapping_follows_the_contract() -> None:
     assert compile_filter_text("metadata.user.id = 'u1'", now=NOW).sql.count("""json_extract(r.data, '$."metadata"."user"."id"')""") == 1
-    assert compile_filter_text("created > '2026-01-01'", now=NOW) == CompiledFilter("r.created > ?", ["2026-01-01T00:00:00.000000Z"])
+    assert compile_filter_text("created > '2026-01-01'", now=NOW) == CompiledFilter(
+        "r.created > ?", ["2026-01-01T00:00:00.000000Z"], ("2026-01-01T00:00:00.000000Z", None)
+    )
     assert compile_filter_text("_xact_id >= '42'", now=NOW) == CompiledFilter("r.xact_id >= ?", [42])
     assert compile_filter_text("id = 'a'", now=NOW) == CompiledFilter("r.id = ?", ["a"])
     assert compile_filter_text("_pagination_key < 'p1'", now=NOW).sql == "r.pagination_key < ?"
@@ -504,3 +506,30 @@ def test_mangled_filters_either_compile_to_valid_sql_or_raise_query_error(db: sq
             continue
         run(db, compiled)  # must be valid SQLite
     assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(
+    "text, bounds",
+    [
+        ("created >= '2026-02-01' AND created < '2026-02-02' AND metadata.flagged = true",
+         ("2026-02-01T00:00:00.000000Z", "2026-02-02T00:00:00.000000Z")),
+        ("'2026-02-01' <= created", ("2026-02-01T00:00:00.000000Z", None)),
+        ("created > now() - interval 7 day", ("2026-02-22T12:00:00.000000Z", None)),
+        ("created = '2026-02-05'", ("2026-02-05T00:00:00.000000Z", "2026-02-05T00:00:00.000000Z")),
+        ("(created > '2026-02-01' AND id = 'x') AND created < '2026-03-01'",
+         ("2026-02-01T00:00:00.000000Z", "2026-03-01T00:00:00.000000Z")),
+        # only a top-level AND bounds every match
+        ("created > '2026-02-01' OR id = 'x'", (None, None)),
+        ("NOT created < '2026-02-01'", (None, None)),
+        ("metadata.created > '2026-02-01'", (None, None)),
+    ],
+)
+def test_created_bounds_come_from_the_top_level_and(text, bounds) -> None:
+    assert compile_filter_text(text, now=NOW).created_range == bounds
+
+
+def test_json_tree_and_and_filters_combine_created_bounds() -> None:
+    tree = {"op": "and", "children": [{"btql": "created >= NOW() - INTERVAL 86400 SECOND"}, {"btql": "metadata.flagged = true"}]}
+    assert compile_filter_tree(tree, now=NOW).created_range == ("2026-02-28T12:00:00.000000Z", None)
+    combined = and_filters(compile_filter_text("created >= '2026-02-01'", now=NOW), compile_filter_text("created < '2026-02-03'", now=NOW))
+    assert combined.created_range == ("2026-02-01T00:00:00.000000Z", "2026-02-03T00:00:00.000000Z")

@@ -115,6 +115,23 @@ def canonical_time(value: Any) -> str | None:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def pagination_key(created: str, xact: int, counter: int) -> str:
+    """`_pagination_key`: `p` + the row's `created` digits + its first write's xact id and position.
+
+    Time-ordered and unique. Leading with `created` makes a `created` range a key range, so a
+    filtered time window pages through one index in key order, however wide the window is.
+    """
+    return f"p{created.translate(_NON_DIGITS)}{xact:019d}{counter:06d}"
+
+
+def _key_bound(created: str) -> str:
+    """The `_pagination_key` prefix of rows created at `created` (canonical text)."""
+    return "p" + created.translate(_NON_DIGITS)
+
+
+_NON_DIGITS = str.maketrans("", "", "-T:.Z")
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -142,11 +159,6 @@ class LocalStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._conn().executescript(_SCHEMA)
-        self._analyze_lock = threading.Lock()
-        self._since_analyze = 0
-        self._analyze_every = 1000
-        if self._conn().execute("SELECT 1 FROM rows LIMIT 1").fetchone() is not None:
-            self._analyze()
 
     # -- connections -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -355,28 +367,7 @@ class LocalStore:
                 pk, kind = self._route(conn, row, object_cache)
                 routed.append((pk, kind, row))
             row_ids = self._apply(conn, routed, xact, stamp)
-        self._note_written(len(rows))
         return xact, row_ids
-
-    def _note_written(self, count: int) -> None:
-        """Refresh planner statistics as the table grows, at exponentially spaced points.
-
-        Without statistics SQLite pages a filtered time window (`created` range, cursor on
-        `_pagination_key`) through the pagination index and scans the whole table; with them it
-        uses the `created` index. `analysis_limit` keeps each ANALYZE to milliseconds.
-        """
-        with self._analyze_lock:
-            self._since_analyze += count
-            if self._since_analyze < self._analyze_every:
-                return
-            self._since_analyze = 0
-            self._analyze_every = min(self._analyze_every * 2, 256_000)
-        self._analyze()
-
-    def _analyze(self) -> None:
-        conn = self._conn()
-        conn.execute("PRAGMA analysis_limit=1000")
-        conn.execute("ANALYZE rows")
 
     def _allocate_xact(self, conn: sqlite3.Connection) -> int:
         last = conn.execute("SELECT value FROM meta WHERE key='xact'").fetchone()
@@ -417,7 +408,7 @@ class LocalStore:
         for pk, kind, row in regular:
             key = (pk, row["id"])
             current = pending.get(key) or heads.get(key)
-            version = self._next_version(kind, row, current, stamp, f"p{xact:019d}{counter:06d}")
+            version = self._next_version(kind, row, current, stamp, xact, counter)
             counter += 1
             if version is not None:
                 pending[key] = version
@@ -467,7 +458,9 @@ class LocalStore:
                     )
         return heads
 
-    def _next_version(self, kind: str, row: dict[str, Any], current: _Version | None, stamp: str, new_key: str) -> _Version | None:
+    def _next_version(
+        self, kind: str, row: dict[str, Any], current: _Version | None, stamp: str, xact: int, counter: int
+    ) -> _Version | None:
         data = {k: v for k, v in row.items() if k not in _SYSTEM_FIELDS}
         if row.get("_object_delete"):
             if current is None or current.deleted:
@@ -492,9 +485,10 @@ class LocalStore:
         else:
             is_root = not data.get("span_parents")
         created = canonical_time(row.get("created")) or (current.created if current is not None else stamp)
+        keep_key = current is not None and current.created == created
         return _Version(
             id=row["id"], created=created, root_span_id=str(root_span_id), span_id=str(span_id), is_root=is_root,
-            pagination_key=current.pagination_key if current is not None else new_key, data=data,
+            pagination_key=current.pagination_key if keep_key else pagination_key(created, xact, counter), data=data,
         )
 
     def _fold_orphans(self, conn: sqlite3.Connection, pending: dict[tuple[int, str], _Version], heads: dict[tuple[int, str], _Version]) -> None:
@@ -556,6 +550,18 @@ class LocalStore:
             return self._query_traces(conn, obj, version, conds, params, query, limit, descending, columns, extra_exprs, routing_json)
         col = _SORT_COLUMNS[sort.field]
         op = "<" if descending else ">"
+        source = "rows r"
+        lower, upper = query.filter.created_range if query.filter is not None else (None, None)
+        if col == "r.pagination_key" and (lower or upper):
+            # The created range as a key range: each page is one seek in the key index.
+            if lower:
+                conds.append("r.pagination_key >= ?")
+                params.append(_key_bound(lower))
+            if upper:
+                conds.append("r.pagination_key < ?")
+                params.append(_key_bound(upper) + "~")  # past every key created at `upper`
+            if version is None:
+                source = "rows r INDEXED BY rows_head_page"
         if query.cursor:
             cur = decode_cursor(query.cursor)
             if col == "r.pagination_key":
@@ -566,7 +572,7 @@ class LocalStore:
                 params.extend([cur.get("v"), cur.get("k")])
         direction = "DESC" if descending else "ASC"
         order = f"{col} {direction}" + ("" if col == "r.pagination_key" else f", r.pagination_key {direction}")
-        sql = f"SELECT {columns} FROM rows r WHERE {' AND '.join(conds)} ORDER BY {order} LIMIT {limit}"
+        sql = f"SELECT {columns} FROM {source} WHERE {' AND '.join(conds)} ORDER BY {order} LIMIT {limit}"
         rows, last = [], None
         for rec in conn.execute(sql, params):
             rows.append(_render(rec, query.select, routing_json))

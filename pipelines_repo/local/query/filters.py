@@ -46,6 +46,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Iterator
 from typing import Any, Union
 
 from .errors import QueryError
@@ -86,6 +87,9 @@ class CompiledFilter:
 
     sql: str
     params: list = field(default_factory=list)
+    # Bounds on `created` (canonical ISO text) implied by the filter's top-level AND: every row
+    # that matches has lower <= created <= upper. The store turns them into an index range.
+    created_range: tuple[str | None, str | None] = (None, None)
 
 
 def compile_filter_text(text: str, *, now: datetime) -> CompiledFilter:
@@ -123,7 +127,41 @@ def compile_node(node: Node, *, now: datetime) -> CompiledFilter:
         raise QueryError(
             f"the filter is too large ({len(pred.params)} values, at most {MAX_PARAMS}); split it into several queries"
         )
-    return CompiledFilter(pred.sql, list(pred.params))
+    return CompiledFilter(pred.sql, list(pred.params), _created_range(node, now))
+
+
+def _conjuncts(node: Node) -> Iterator[Node]:
+    if isinstance(node, Logic) and node.op == "and":
+        for child in node.children:
+            yield from _conjuncts(child)
+    else:
+        yield node
+
+
+def _created_range(node: Node, now: datetime) -> tuple[str | None, str | None]:
+    """The tightest `created` bounds among top-level AND terms like `created >= <time>`."""
+    lower: str | None = None
+    upper: str | None = None
+    for term in _conjuncts(node):
+        if not isinstance(term, BinOp) or term.op not in ("eq", "lt", "le", "gt", "ge"):
+            continue
+        op, other = term.op, term.right
+        if term.left != Path(("created",)):
+            if term.right != Path(("created",)):
+                continue
+            op, other = _FLIP[op], term.left
+        try:  # the compiler evaluates the other side (e.g. now() - interval 7 day) as a parameter
+            compiled = _Compiler(now).as_pred(_Compiler(now).operand(BinOp(op, Path(("created",)), other)))
+        except QueryError:
+            continue
+        if compiled.sql != f"r.created {_SQL_OP[op]} ?" or not isinstance(compiled.params[0], str):
+            continue
+        bound = compiled.params[0]
+        if op in ("ge", "gt", "eq"):
+            lower = bound if lower is None else max(lower, bound)
+        if op in ("le", "lt", "eq"):
+            upper = bound if upper is None else min(upper, bound)
+    return lower, upper
 
 
 def and_filters(*filters: CompiledFilter | None) -> CompiledFilter | None:
@@ -136,7 +174,10 @@ def and_filters(*filters: CompiledFilter | None) -> CompiledFilter | None:
     params: list = []
     for f in present:
         params.extend(f.params)
-    return CompiledFilter(" AND ".join(f"({f.sql})" for f in present), params)
+    lowers = [f.created_range[0] for f in present if f.created_range[0] is not None]
+    uppers = [f.created_range[1] for f in present if f.created_range[1] is not None]
+    created_range = (max(lowers) if lowers else None, min(uppers) if uppers else None)
+    return CompiledFilter(" AND ".join(f"({f.sql})" for f in present), params, created_range)
 
 
 # ---------------------------------------------------------------------------------------------
