@@ -84,11 +84,10 @@ def _preview(path: os.PathLike[str] | str) -> dg.TableMetadataValue:
     return dg.MetadataValue.table(records, schema)
 
 
-def _version_value(version: str | None) -> Any:
-    """The dataset version as an int when it is numeric (so the UI plots it)."""
-    if version is None:
-        return "(empty dataset)"
-    return int(version) if version.isdigit() else version
+def _version_value(version: str | None) -> str:
+    """The dataset version (`_xact_id`) as text: an identifier to pin evals to, not a quantity
+    (and 19 digits overflow GraphQL's 32-bit Int, so the UI and API would show nothing)."""
+    return version if version is not None else "(empty dataset)"
 
 
 def _range_label(keys: Sequence[str]) -> str:
