@@ -211,18 +211,19 @@ def write_json_atomic(path: str | os.PathLike[str], value: Any) -> Path:
     return write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False))
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str, *, fsync: bool = True) -> Path:
-    """Replace ``path`` with ``text`` through a temp file + ``os.replace``, so a reader never sees
-    half a file. ``fsync=False`` skips forcing it to disk (state that is rewritten very often)."""
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Replace ``path`` with ``text`` through a temp file + ``os.replace``, so a reader (or a run
+    that resumes after a crash or SIGKILL) never sees half a file.
+
+    No fsync: the JSONL outputs these specs, manifests and checkpoints describe are not forced to
+    disk either, so syncing only the small files would buy nothing after a power loss, and a
+    365-partition backfill writes thousands of them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

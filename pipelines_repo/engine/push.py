@@ -425,7 +425,7 @@ class PushCheckpoint:
         self.updated_at = time.time()
         data = {k: v for k, v in asdict(self).items() if k != "path"}
         # saved after every batch: atomic, but not fsynced (a lost state re-sends rows, idempotently)
-        write_text_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), fsync=False)
+        write_text_atomic(self.path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def checkpoint_dir(root: str | os.PathLike[str], dataset_id: str, input_sha256: str) -> tuple[Path, dict[str, Any]]:
