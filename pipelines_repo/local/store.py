@@ -543,11 +543,11 @@ class LocalStore:
         if sort.field not in _SORT_COLUMNS:
             raise BadInput(f"cannot sort by {sort.field!r}: sort by _pagination_key, _xact_id, created or id")
         descending = sort.dir.lower() == "desc"
-        columns, extra_exprs = _projection(query.select)
         routing_json = ",".join(f"{_encode(k)}:{_encode(v)}" for k, v in routing.items())
+        columns, select_params = _projection(query.select, routing_json)
         conn = self._conn()
         if query.shape in ("traces", "summary"):
-            return self._query_traces(conn, obj, version, conds, params, query, limit, descending, columns, extra_exprs, routing_json)
+            return self._query_traces(conn, obj, version, conds, params, query, limit, descending, columns, select_params)
         col = _SORT_COLUMNS[sort.field]
         op = "<" if descending else ">"
         source = "rows r"
@@ -574,8 +574,8 @@ class LocalStore:
         order = f"{col} {direction}" + ("" if col == "r.pagination_key" else f", r.pagination_key {direction}")
         sql = f"SELECT {columns} FROM {source} WHERE {' AND '.join(conds)} ORDER BY {order} LIMIT {limit}"
         rows, last = [], None
-        for rec in conn.execute(sql, params):
-            rows.append(_render(rec, query.select, routing_json))
+        for rec in conn.execute(sql, select_params + params):
+            rows.append(_render(rec, query.select))
             last = rec
         cursor = None
         if len(rows) == limit and last is not None:
@@ -583,7 +583,7 @@ class LocalStore:
             cursor = encode_cursor({"k": last[3], "v": sort_value})
         return QueryPage(rows, cursor)
 
-    def _query_traces(self, conn, obj, version, conds, params, query, limit, descending, columns, extra_exprs, routing_json) -> QueryPage:
+    def _query_traces(self, conn, obj, version, conds, params, query, limit, descending, columns, select_params) -> QueryPage:
         agg = "MAX" if descending else "MIN"
         op = "<" if descending else ">"
         having, having_params = "", []
@@ -604,9 +604,9 @@ class LocalStore:
             + (" AND r.is_root = 1" if query.shape == "summary" else "")
             + " ORDER BY r.pagination_key"
         )
-        found = conn.execute(spans_sql, list(visible_params) + [root for root, _ in roots]).fetchall()
+        found = conn.execute(spans_sql, select_params + list(visible_params) + [root for root, _ in roots]).fetchall()
         found.sort(key=lambda rec: order[rec[4]])
-        rows = [_render(rec, query.select, routing_json) for rec in found]
+        rows = [_render(rec, query.select) for rec in found]
         cursor = encode_cursor({"k": roots[-1][1]}) if len(roots) == limit else None
         return QueryPage(rows, cursor)
 
@@ -635,35 +635,43 @@ def _json_path(path: tuple[str, ...]) -> str:
     return "".join(parts)
 
 
-def _projection(select: tuple[SelectItem, ...] | None) -> tuple[str, list[str]]:
-    base = "r.id, r.xact_id, r.created, r.pagination_key, r.root_span_id, r.span_id, r.is_root, r.data"
-    if select is None:
-        return base, []
-    extras = []
-    for item in select:
-        if len(item.path) == 1 and item.path[0] in _COLUMN_FIELDS:
-            continue
-        extras.append(item)
-    exprs = [f"r.data -> '{_json_path(item.path).replace(chr(39), chr(39) * 2)}'" for item in extras]
-    return base + ("" if not exprs else ", " + ", ".join(exprs)), exprs
+# Every selected record starts with these columns (the cursor and trace grouping read them).
+_KEY_COLUMNS = "r.id, r.xact_id, r.created, r.pagination_key, r.root_span_id"
+
+# A whole row as JSON, assembled by SQLite: system columns, then the routing fields (a `?`), then
+# the stored `data` object spliced in without re-parsing it.
+_STAR_JSON = (
+    """'{"id":' || json_quote(r.id) || ',"_xact_id":"' || r.xact_id || '","created":"' || r.created"""
+    """ || '","_pagination_key":"' || r.pagination_key || '","root_span_id":' || json_quote(r.root_span_id)"""
+    """ || ',"span_id":' || json_quote(r.span_id) || ',"is_root":' || CASE WHEN r.is_root THEN 'true' ELSE 'false' END"""
+    """ || ',' || ? || CASE WHEN r.data = '{}' THEN '}' ELSE ',' || substr(r.data, 2) END"""
+)
 
 
-def _render(rec: tuple, select: tuple[SelectItem, ...] | None, routing_json: str) -> str:
-    rid, xact, created, pkey, root, span, is_root, data = rec[:8]
+def _projection(select: tuple[SelectItem, ...] | None, routing_json: str) -> tuple[str, list[Any]]:
+    """The SELECT list for a query and its parameters (they bind before the WHERE clause's)."""
     if select is None:
-        head = (
-            f'{{"id":{_encode(rid)},"_xact_id":"{xact}","created":"{created}","_pagination_key":"{pkey}",'
-            f'"root_span_id":{_encode(root) if root is not None else "null"},'
-            f'"span_id":{_encode(span) if span is not None else "null"},'
-            f'"is_root":{"true" if is_root else "false"},{routing_json}'
-        )
-        return head + ("}" if data == "{}" else "," + data[1:])
+        return f"{_KEY_COLUMNS}, {_STAR_JSON}", [routing_json]
+    exprs = [
+        f"r.data -> '{_json_path(item.path).replace(chr(39), chr(39) * 2)}'"
+        for item in select
+        if not (len(item.path) == 1 and item.path[0] in _COLUMN_FIELDS)
+    ]
+    columns = f"{_KEY_COLUMNS}, r.span_id, r.is_root" + "".join(f", {e}" for e in exprs)
+    return columns, []
+
+
+def _render(rec: tuple, select: tuple[SelectItem, ...] | None) -> str:
+    """One record of a `_projection` query as row JSON."""
+    if select is None:
+        return rec[5]
+    rid, xact, created, pkey, root, span, is_root = rec[:7]
     columns = {
         "id": _encode(rid), "_xact_id": f'"{xact}"', "created": f'"{created}"', "_pagination_key": f'"{pkey}"',
         "root_span_id": _encode(root) if root is not None else "null",
         "span_id": _encode(span) if span is not None else "null", "is_root": "true" if is_root else "false",
     }
-    parts, extra = [], 8
+    parts, extra = [], 7
     for item in select:
         if len(item.path) == 1 and item.path[0] in _COLUMN_FIELDS:
             value = columns[item.path[0]]
