@@ -8,7 +8,9 @@ Three figures, each as a ratio against raw SQLite (the floor):
   2. one filtered day-window query (`created` in one day AND metadata.flagged = true), all pages,
      rows decoded, vs. the same SQL with json_extract on the raw table, rows decoded;
   3. paging every span through /btql (1000 a page, cursor) with rows decoded, vs. keyset paging
-     over the raw table with rows decoded.
+     over the raw table, each row decoded and given the same fields a Braintrust row carries
+     (id, _xact_id, created, _pagination_key, root_span_id, span_id, is_root, org_id,
+     project_id, log_id), so both sides deliver the same rows.
 Span generation is excluded from the timings: each batch is generated first, then written both ways.
 Reads are timed best-of-3 for both sides, so neither pays for a cold page cache the other doesn't.
 """
@@ -30,7 +32,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines_repo.local.seed import generate_demo_logs  # noqa: E402
-from pipelines_repo.local.store import canonical_time  # noqa: E402
+from pipelines_repo.local.store import ORG_ID, canonical_time  # noqa: E402
 
 RAW_SCHEMA = """
 CREATE TABLE spans (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, created TEXT NOT NULL, root_span_id TEXT,
@@ -154,14 +156,17 @@ def main() -> None:
             count, last = 0, None
             while True:
                 if last is None:
-                    page = raw.execute("SELECT seq, id, created, root_span_id, span_id, data FROM spans ORDER BY seq DESC LIMIT 1000").fetchall()
+                    page = raw.execute("SELECT seq, id, xact_id, created, root_span_id, span_id, data FROM spans ORDER BY seq DESC LIMIT 1000").fetchall()
                 else:
-                    page = raw.execute("SELECT seq, id, created, root_span_id, span_id, data FROM spans WHERE seq < ? ORDER BY seq DESC LIMIT 1000", (last,)).fetchall()
+                    page = raw.execute("SELECT seq, id, xact_id, created, root_span_id, span_id, data FROM spans WHERE seq < ? ORDER BY seq DESC LIMIT 1000", (last,)).fetchall()
                 if not page:
                     return count
-                for seq, rid, created, root, span, data in page:
+                for seq, rid, xact, created, root, span, data in page:
                     row = json.loads(data)
-                    row.update(id=rid, created=created, root_span_id=root, span_id=span)
+                    row.update(
+                        id=rid, _xact_id=str(xact), created=created, _pagination_key=f"p{seq:020d}", root_span_id=root,
+                        span_id=span, is_root=not row.get("span_parents"), org_id=ORG_ID, project_id=project_id, log_id="g",
+                    )
                 count += len(page)
                 last = page[-1][0]
 

@@ -103,19 +103,20 @@ class _FaultMiddleware(BaseHTTPMiddleware):
         return response
 
 
-class _CountingMiddleware(BaseHTTPMiddleware):
-    """Counts requests by method and route, for `GET /local/stats` (benchmarks, operators)."""
+class _CountingMiddleware:
+    """Counts requests by method and route, for `GET /local/stats` (benchmarks, operators).
+
+    Plain ASGI rather than BaseHTTPMiddleware: it runs on every request, and needs no body."""
 
     def __init__(self, app: Any, counts: dict[str, int]):
-        super().__init__(app)
+        self.app = app
         self.counts = counts
 
-    async def dispatch(self, request: Request, call_next: Callable) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        key = f"{request.method} {getattr(route, 'path', request.url.path)}"
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return response
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            key = f"{scope['method']} {getattr(scope.get('route'), 'path', scope['path'])}"
+            self.counts[key] = self.counts.get(key, 0) + 1
 
 
 class _AuthMiddleware(BaseHTTPMiddleware):
@@ -298,8 +299,9 @@ def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults 
             limit=limit, cursor=body.get("cursor") or None,
         )
         page = await run(store.query, query, version=_version(body.get("version")))
-        text = '{"events":[' + ",".join(page.rows) + "]" + (f',"cursor":{json.dumps(page.cursor)}' if page.cursor else "") + "}"
-        return Response(text, media_type="application/json")
+        cursor = f',"cursor":{json.dumps(page.cursor)}' if page.cursor else ""
+        body = b'{"events":[' + b",".join(page.rows) + b"]" + cursor.encode() + b"}"
+        return Response(body, media_type="application/json")
 
     async def logs3(request: Request) -> Response:
         body = _object_body(await _json_body(request), "logs3")
@@ -322,15 +324,12 @@ def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults 
         page = await run(store.query, parsed, version=_version(body.get("version")))
         headers = {"x-bt-cursor": page.cursor} if page.cursor else {}
         if fmt == "jsonl":
-            return Response("".join(r + "\n" for r in page.rows), media_type="application/x-ndjson", headers=headers)
+            return Response(b"".join(r + b"\n" for r in page.rows), media_type="application/x-ndjson", headers=headers)
         if fmt == "parquet":
             data = await run(_to_parquet, page.rows)
             return Response(data, media_type="application/vnd.apache.parquet", headers=headers)
-        text = (
-            '{"data":[' + ",".join(page.rows) + '],"schema":' + json.dumps(BTQL_SCHEMA)
-            + (f',"cursor":{json.dumps(page.cursor)}' if page.cursor else "") + "}"
-        )
-        return Response(text, media_type="application/json", headers=headers)
+        tail = ',"schema":' + json.dumps(BTQL_SCHEMA) + (f',"cursor":{json.dumps(page.cursor)}' if page.cursor else "") + "}"
+        return Response(b'{"data":[' + b",".join(page.rows) + b"]" + tail.encode(), media_type="application/json", headers=headers)
 
     def _version(value: Any) -> int | None:
         if value in (None, ""):
@@ -412,7 +411,7 @@ def _with(endpoint: Callable, params: dict[str, str]) -> Callable:
     return bound
 
 
-def _to_parquet(rows: list[str]) -> bytes:
+def _to_parquet(rows: list[bytes]) -> bytes:
     """Rows -> Parquet: scalar system fields keep their type; nested fields are JSON text columns."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -81,7 +81,7 @@ class BadInput(StoreError):
 
 @dataclass
 class QueryPage:
-    rows: list[str]  # each row already JSON-encoded
+    rows: list[bytes]  # each row as UTF-8 JSON, ready to join into a response body
     cursor: str | None
 
 
@@ -639,12 +639,13 @@ def _json_path(path: tuple[str, ...]) -> str:
 _KEY_COLUMNS = "r.id, r.xact_id, r.created, r.pagination_key, r.root_span_id"
 
 # A whole row as JSON, assembled by SQLite: system columns, then the routing fields (a `?`), then
-# the stored `data` object spliced in without re-parsing it.
+# the stored `data` object spliced in without re-parsing it. Cast to a BLOB so Python receives the
+# UTF-8 bytes the response is made of, without decoding them into a str and encoding them back.
 _STAR_JSON = (
-    """'{"id":' || json_quote(r.id) || ',"_xact_id":"' || r.xact_id || '","created":"' || r.created"""
+    """CAST('{"id":' || json_quote(r.id) || ',"_xact_id":"' || r.xact_id || '","created":"' || r.created"""
     """ || '","_pagination_key":"' || r.pagination_key || '","root_span_id":' || json_quote(r.root_span_id)"""
     """ || ',"span_id":' || json_quote(r.span_id) || ',"is_root":' || CASE WHEN r.is_root THEN 'true' ELSE 'false' END"""
-    """ || ',' || ? || CASE WHEN r.data = '{}' THEN '}' ELSE ',' || substr(r.data, 2) END"""
+    """ || ',' || ? || CASE WHEN r.data = '{}' THEN '}' ELSE ',' || substr(r.data, 2) END AS BLOB)"""
 )
 
 
@@ -661,7 +662,7 @@ def _projection(select: tuple[SelectItem, ...] | None, routing_json: str) -> tup
     return columns, []
 
 
-def _render(rec: tuple, select: tuple[SelectItem, ...] | None) -> str:
+def _render(rec: tuple, select: tuple[SelectItem, ...] | None) -> bytes:
     """One record of a `_projection` query as row JSON."""
     if select is None:
         return rec[5]
@@ -679,7 +680,7 @@ def _render(rec: tuple, select: tuple[SelectItem, ...] | None) -> str:
             value = rec[extra] if rec[extra] is not None else "null"
             extra += 1
         parts.append(f"{_encode(item.alias)}:{value}")
-    return "{" + ",".join(parts) + "}"
+    return ("{" + ",".join(parts) + "}").encode()
 
 
 def _is_comment_row(row: dict[str, Any]) -> bool:
