@@ -12,7 +12,8 @@ Three figures, each as a ratio against raw SQLite (the floor):
      (id, _xact_id, created, _pagination_key, root_span_id, span_id, is_root, org_id,
      project_id, log_id), so both sides deliver the same rows.
 Span generation is excluded from the timings: each batch is generated first, then written both ways.
-Reads are timed best-of-3 for both sides, so neither pays for a cold page cache the other doesn't.
+Reads advance both sides in lockstep, page by page, best of several passes: this machine's speed
+drifts between minutes, and lockstep puts both sides under the same conditions.
 """
 
 from __future__ import annotations
@@ -77,27 +78,41 @@ def make_client(db: Path, served: bool) -> tuple[httpx.Client, object]:
     return httpx.Client(transport=InProcessTransport(db), base_url=InProcessTransport.BASE_URL, timeout=300), None
 
 
-def page_all(http: httpx.Client, query: dict) -> int:
-    rows, cursor = 0, None
+def plane_pages(http: httpx.Client, query: dict):
+    """Page a /btql query to the end; yields each page's row count (rows decoded)."""
+    cursor = None
     while True:
         body = {"query": {**query, "cursor": cursor, "limit": 1000}, "fmt": "json"}
         response = http.post("/btql", json=body)
         response.raise_for_status()
         page = response.json()  # decodes every row
-        rows += len(page["data"])
+        yield len(page["data"])
         cursor = page.get("cursor")
         if not cursor:
-            return rows
+            return
 
 
-def best_of(runs: int, work) -> tuple[int, float]:
-    """Run `work` several times; its result and the fastest wall time."""
-    best, result = float("inf"), 0
+def lockstep(runs: int, plane_work, raw_work) -> tuple[int, float, int, float]:
+    """Time two pagers page by page, alternating, so both see the same machine conditions (this
+    machine's speed drifts by a third between minutes); best of `runs` passes for each side."""
+    best = [float("inf"), float("inf")]
+    counts = [0, 0]
     for _ in range(runs):
-        t0 = time.perf_counter()
-        result = work()
-        best = min(best, time.perf_counter() - t0)
-    return result, best
+        pagers = [plane_work(), raw_work()]
+        spent, rows, done = [0.0, 0.0], [0, 0], [False, False]
+        while not all(done):
+            for side in (0, 1):
+                if done[side]:
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    rows[side] += next(pagers[side])
+                except StopIteration:
+                    done[side] = True
+                spent[side] += time.perf_counter() - t0
+        best = [min(best[i], spent[i]) for i in (0, 1)]
+        counts = rows
+    return counts[0], best[0], counts[1], best[1]
 
 
 def main() -> None:
@@ -145,36 +160,36 @@ def main() -> None:
         source = {"op": "function", "name": {"op": "ident", "name": ["project_logs"]}, "args": [{"op": "literal", "value": project_id}], "shape": "spans"}
         window_query = {"select": [{"op": "star"}], "from": source,
                         "filter": {"btql": f"created >= '{lo}' AND created < '{hi}' AND metadata.flagged = true"}}
-        def raw_window_query() -> int:
-            return len([
+        def raw_window_query():
+            yield len([
                 json.loads(d) for (d,) in raw.execute(
                     "SELECT data FROM spans WHERE created >= ? AND created < ? AND json_type(data, '$.metadata.flagged') = 'true'"
                     " ORDER BY seq DESC", (lo, hi))
             ])
 
-        def raw_page_all() -> int:
-            count, last = 0, None
+        def raw_page_all():
+            last = None
             while True:
                 if last is None:
                     page = raw.execute("SELECT seq, id, xact_id, created, root_span_id, span_id, data FROM spans ORDER BY seq DESC LIMIT 1000").fetchall()
                 else:
                     page = raw.execute("SELECT seq, id, xact_id, created, root_span_id, span_id, data FROM spans WHERE seq < ? ORDER BY seq DESC LIMIT 1000", (last,)).fetchall()
                 if not page:
-                    return count
+                    return
                 for seq, rid, xact, created, root, span, data in page:
                     row = json.loads(data)
                     row.update(
                         id=rid, _xact_id=str(xact), created=created, _pagination_key=f"p{seq:020d}", root_span_id=root,
                         span_id=span, is_root=not row.get("span_parents"), org_id=ORG_ID, project_id=project_id, log_id="g",
                     )
-                count += len(page)
+                yield len(page)
                 last = page[-1][0]
 
         all_query = {"select": [{"op": "star"}], "from": source, "sort": [{"expr": {"op": "ident", "name": ["_pagination_key"]}, "dir": "desc"}]}
-        plane_window, t_plane_window = best_of(3, lambda: page_all(http, window_query))
-        raw_window, t_raw_window = best_of(3, raw_window_query)
-        plane_all, t_plane_all = best_of(3, lambda: page_all(http, all_query))
-        raw_all, t_raw_all = best_of(3, raw_page_all)
+        plane_window, t_plane_window, raw_window, t_raw_window = lockstep(
+            5, lambda: plane_pages(http, window_query), raw_window_query
+        )
+        plane_all, t_plane_all, raw_all, t_raw_all = lockstep(2, lambda: plane_pages(http, all_query), raw_page_all)
     finally:
         http.close()
         if served is not None:
