@@ -57,12 +57,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from plane_counts import FLAGGED, count_window  # noqa: E402
 
 PIPELINE = REPO / "pipelines_repo" / "pipelines" / "support_cases.py"
 DAGSTER_YAML = REPO / "dagster_home" / "dagster.yaml"
 PROJECT = "Customer Support"
 SEED = 7
-FLAGGED = """json_type(data, '$."metadata"."flagged"') = 'true'"""
 GOAL_RATIO = 1.5
 STAGES = ("pulled_refs", "transformed_rows", "dataset_version")
 
@@ -87,17 +89,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def count_flagged(db: Path, project_id: str, lo: str, hi: str) -> tuple[int, int]:
-    """(spans, flagged spans) in [lo, hi): head, not deleted, of the project's logs."""
-    conn = sqlite3.connect(db)
-    try:
-        (obj,) = conn.execute("SELECT pk FROM objects WHERE kind = 'project' AND id = ?", (project_id,)).fetchone()
-        where = "obj = ? AND head = 1 AND deleted = 0 AND created >= ? AND created < ?"
-        (spans,) = conn.execute(f"SELECT count(*) FROM rows WHERE {where}", (obj, lo, hi)).fetchone()
-        (flagged,) = conn.execute(f"SELECT count(*) FROM rows WHERE {where} AND {FLAGGED}", (obj, lo, hi)).fetchone()
-        return spans, flagged
-    finally:
-        conn.close()
 
 
 def flagged_ids(db: Path, project_id: str, lo: str, hi: str) -> set[str]:
@@ -127,7 +118,7 @@ def seeded_db(workdir: Path, spans_per_day: int, days: int, end: datetime) -> tu
     want = {"spans_per_day": spans_per_day, "days": days, "seed": SEED, "end": iso(end)}
     if db.exists() and info_path.exists():
         info = json.loads(info_path.read_text())
-        if {k: info.get(k) for k in want} == want and count_flagged(db, info["project_id"], "", "~")[0] == info["spans"]:
+        if {k: info.get(k) for k in want} == want and count_window(db, info["project_id"], "", "~")[0] == info["spans"]:
             print(f"reusing {db} ({info['spans']:,} spans)", file=sys.stderr)
             return db, info
     for path in [*workdir.glob("seed.db*"), *workdir.glob("seed.tmp.db*")]:
@@ -342,7 +333,7 @@ def main() -> None:
     (workdir / "bt-cli").mkdir()
 
     # Counting reads every page of the window once, so no contender pays for a cold cache alone.
-    spans, flagged = count_flagged(plane_db, project_id, lo, hi)
+    spans, flagged = count_window(plane_db, project_id, lo, hi)
     expected_ids = flagged_ids(plane_db, project_id, lo, hi)
     assert flagged == len(expected_ids) > 0, "no flagged spans in the window: seed more spans"
 

@@ -43,12 +43,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from plane_counts import FLAGGED, count_window  # noqa: E402
 
 PIPELINE = REPO / "pipelines_repo" / "pipelines" / "support_cases.py"
 TRANSFORM = "flagged_span_to_case"
 PROJECT = "Customer Support"  # the pipeline's source and target project
 SEED = 7
-FLAGGED = """json_type(data, '$."metadata"."flagged"') = 'true'"""
 
 GOAL_REQUESTS_PER_1K = 3.0
 GOAL_SDK_SPEEDUP = 10.0
@@ -159,17 +161,6 @@ for line in sys.stdin:
         self.process.wait(timeout=30)
 
 
-def count_window(db: Path, project_id: str, lo: str, hi: str) -> tuple[int, int]:
-    """(spans, flagged spans) in [lo, hi): head, not deleted, of the project's logs."""
-    conn = sqlite3.connect(db)
-    try:
-        (obj,) = conn.execute("SELECT pk FROM objects WHERE kind = 'project' AND id = ?", (project_id,)).fetchone()
-        where = "obj = ? AND head = 1 AND deleted = 0 AND created >= ? AND created < ?"
-        (spans,) = conn.execute(f"SELECT count(*) FROM rows WHERE {where}", (obj, lo, hi)).fetchone()
-        (flagged,) = conn.execute(f"SELECT count(*) FROM rows WHERE {where} AND {FLAGGED}", (obj, lo, hi)).fetchone()
-        return spans, flagged
-    finally:
-        conn.close()
 
 
 # -- seeding (cached) ---------------------------------------------------------------------------
