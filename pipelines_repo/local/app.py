@@ -133,14 +133,22 @@ class _AuthMiddleware(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def create_app(store: LocalStore, *, api_key: str | None = None, faults: Faults | None = None) -> Starlette:
-    """Build the ASGI app. With `api_key`, every request needs that Bearer key."""
+def create_app(
+    store: LocalStore, *, api_key: str | None = None, faults: Faults | None = None, offload: bool = True
+) -> Starlette:
+    """Build the ASGI app. With `api_key`, every request needs that Bearer key.
+
+    `offload` runs store calls in a worker thread so a served plane keeps answering while one
+    request reads or writes; the in-process transport turns it off (its loop serves one caller).
+    """
 
     def now() -> datetime:
         return datetime.now(timezone.utc)
 
     async def run(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        if offload:
+            return await run_in_threadpool(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
 
     # -- server info ---------------------------------------------------------------------
     async def login(request: Request) -> Response:
