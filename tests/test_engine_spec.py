@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from braintrust import dataset_pipeline as sdk
@@ -19,6 +19,7 @@ from pipelines_repo.engine.spec import (
 )
 from pipelines_repo.engine.window import (
     TimeWindow,
+    WindowIndex,
     absolute_discovery_filter,
     discovery_filter,
     format_timestamp,
@@ -367,3 +368,27 @@ def test_relative_window_and_timestamps():
     assert window.btql() == "created >= '2025-03-02T11:00:00.000000Z'"
     assert format_timestamp(datetime(2025, 1, 1, 1, 2, 3, 4)) == "2025-01-01T01:02:03.000004Z"
     assert parse_timestamp("2025-01-01T02:02:03.123456789+01:00") == datetime(2025, 1, 1, 1, 2, 3, 123456, tzinfo=UTC)
+
+
+def test_window_index_finds_the_partition_of_each_timestamp():
+    day0 = datetime(2025, 1, 1, tzinfo=UTC)
+    days = [TimeWindow.absolute(day0 + timedelta(days=i), day0 + timedelta(days=i + 1)) for i in range(400)]
+    # a gap (one day missing) and shuffled input order, as a partial backfill may give
+    windows = [w for i, w in enumerate(days) if i != 200][::-1]
+    index = WindowIndex(windows)
+    for i in (0, 1, 199, 201, 399):
+        assert index.find(format_timestamp(day0 + timedelta(days=i, hours=5))) == days[i]
+    assert index.find(format_timestamp(day0 + timedelta(days=i))) == days[i]  # start is inclusive
+    assert index.find(format_timestamp(day0 + timedelta(days=200, hours=1))) is None  # the gap
+    assert index.find(format_timestamp(day0 + timedelta(days=400))) is None  # end is exclusive
+    assert index.find("2024-12-31T23:59:59.999999Z") is None
+    assert index.find("not a time") is None and index.find(None) is None
+
+
+def test_window_index_keeps_first_match_for_overlapping_or_open_windows():
+    a = TimeWindow.absolute(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 3, tzinfo=UTC))
+    b = TimeWindow.absolute(datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 4, tzinfo=UTC))
+    assert WindowIndex([b, a]).find("2025-01-02T12:00:00Z") == b
+    assert WindowIndex([a, b]).find("2025-01-02T12:00:00Z") == a
+    open_start = TimeWindow.absolute(None, datetime(2025, 1, 1, tzinfo=UTC))
+    assert WindowIndex([a, open_start]).find("2020-01-01T00:00:00Z") == open_start

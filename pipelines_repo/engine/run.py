@@ -82,7 +82,7 @@ from .pull import PullStats, PullStream, ResolvedSource, Window, pull_refs, reso
 from .push import DEFAULT_PUSH_WORKERS, PushResult, push_file, push_rows
 from .spec import PipelineSpec, SourceSpec
 from .transform import TransformItem, TransformStats, TransformStream, make_trace_factory, transform_items
-from .window import TimeWindow, window_containing
+from .window import TimeWindow, WindowIndex
 
 __all__ = [
     "CLI_COMMAND",
@@ -347,9 +347,11 @@ def pull_partitions(
     windows = list(windows)
     stream = pull_refs(client, source, window=_union(windows), limit=None, page_size=page_size)
 
+    index = WindowIndex(windows)
+
     def pairs() -> Iterator[tuple[TimeWindow | None, TransformItem]]:
         for item, created in stream.iter_with_created():
-            yield window_containing(created, windows), item
+            yield index.find(created), item
 
     return stream, pairs()
 

@@ -14,6 +14,7 @@ comparison is time comparison).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_WINDOW",
     "TimeWindow",
+    "WindowIndex",
     "absolute_discovery_filter",
     "combine_filter_parts",
     "discovery_filter",
@@ -223,11 +225,43 @@ def _compose(
     return combine_filter_parts(parts)
 
 
-def window_containing(created: Any, windows: Iterable[TimeWindow]) -> TimeWindow | None:
-    """The first of ``windows`` holding the timestamp text ``created`` (a span's ``created``);
-    None when none does or ``created`` is not a readable timestamp."""
-    if not isinstance(created, str):
+class WindowIndex:
+    """Finds the window holding a timestamp among many (a backfill's partitions): a binary search
+    over the windows sorted by start, so a sweep over N refs and P partitions costs N log P."""
+
+    def __init__(self, windows: Iterable[TimeWindow]) -> None:
+        self._windows = list(windows)
+        bounded = all(w.start is not None for w in self._windows)
+        ordered = sorted(self._windows, key=lambda w: w.start) if bounded else []  # type: ignore[arg-type, return-value]
+        disjoint = bounded and all(
+            a.end is not None and a.end <= b.start  # type: ignore[operator]
+            for a, b in zip(ordered, ordered[1:], strict=False)
+        )
+        # Overlapping or open-started windows keep the first-match order of a linear scan.
+        self._sorted = ordered if disjoint else None
+        self._starts = [w.start for w in ordered] if disjoint else []
+
+    def find(self, created: Any) -> TimeWindow | None:
+        """The window holding the timestamp text ``created`` (a span's ``created``); None when
+        none does or ``created`` is not a readable timestamp."""
+        if not isinstance(created, str):
+            return None
+        try:
+            moment = parse_timestamp(created)
+        except ValueError:
+            return None
+        if self._sorted is None:
+            return next((w for w in self._windows if w.contains(moment)), None)
+        at = bisect_right(self._starts, moment) - 1
+        if at >= 0 and self._sorted[at].contains(moment):
+            return self._sorted[at]
         return None
+
+
+def window_containing(created: Any, windows: Iterable[TimeWindow]) -> TimeWindow | None:
+    """The first of ``windows`` holding the timestamp text ``created`` (see :class:`WindowIndex`,
+    which callers looking up many timestamps should build once)."""
+    return WindowIndex(windows).find(created)
     try:
         moment = parse_timestamp(created)
     except ValueError:
