@@ -17,7 +17,7 @@ import pytest
 from pipelines_repo.backend import open_client
 from pipelines_repo.engine.loader import load_pipeline_file
 from pipelines_repo.engine.pull import SourceProjectNotFoundError, build_discovery_query, pull_refs
-from pipelines_repo.engine.push import TargetError, push_file, push_rows
+from pipelines_repo.engine.push import TargetError, push_file, push_files, push_rows
 from pipelines_repo.engine.rows import DuplicateRowIdError, RowValidationError
 from pipelines_repo.engine.run import (
     payloads_path_for,
@@ -391,3 +391,49 @@ def test_push_file_is_keyed_by_content_not_path(client, tmp_path) -> None:
     assert forced.status == "completed" and forced.rows_pushed == 3
     a.write_text(a.read_text() + json.dumps({"id": "x3", "input": 3}) + "\n")
     assert push_file(client, a, target, root=tmp_path / "root").rows_pushed == 4
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_push_files_share_batches_and_keep_a_checkpoint_each(client, tmp_path) -> None:
+    """A backfill's partitions: rows of many files in few uploads, each file resumable alone."""
+    target = TargetSpec(project_name="dst", dataset_name="windows")
+    root = tmp_path / "root"
+    big = write_jsonl(tmp_path / "big.jsonl", [{"id": f"b{i}", "input": i} for i in range(1500)])
+    small = write_jsonl(tmp_path / "small.jsonl", [{"id": f"s{i}", "input": i} for i in range(7)])
+    empty = write_jsonl(tmp_path / "empty.jsonl", [])
+    same = write_jsonl(tmp_path / "same.jsonl", [{"id": f"s{i}", "input": i} for i in range(7)])  # = small
+    files = [big, small, empty, same]
+
+    before = client.stats.requests_by_endpoint["POST /logs3"]
+    pushed = push_files(client, files, target, root=root)
+    assert client.stats.requests_by_endpoint["POST /logs3"] - before == pushed.batches == 2  # 1507 rows
+    assert pushed.rows_pushed == 1507 and pushed.requests == pushed.batches + 3  # + project, dataset, version
+    assert [f.rows_pushed for f in pushed.files] == [1500, 7, 0, 7]
+    assert [f.status for f in pushed.files] == ["completed"] * 4
+    assert {f.version for f in pushed.files} == {pushed.version} and pushed.version is not None
+    states = [json.loads(p.read_text()) for p in root.glob("dataset_*/*/state.json")]
+    assert sorted(s["items_done"] for s in states) == [0, 7, 1500]  # one checkpoint per distinct content
+    dataset = client.find_dataset(client.get_project(name="dst")["id"], "windows")
+    assert len(list(client.fetch_dataset(dataset["id"]))) == 1507
+
+    # Completed checkpoints: nothing is sent again, unless re-pushing is asked for.
+    before = client.stats.requests_by_endpoint["POST /logs3"]
+    again = push_files(client, files, target, root=root)
+    assert [f.status for f in again.files] == ["already_completed"] * 4 and again.rows_pushed == 0
+    assert client.stats.requests_by_endpoint["POST /logs3"] == before
+    repushed = push_files(client, files, target, root=root, repush_completed=True)
+    assert repushed.rows_pushed == 1507 and int(repushed.version) > int(pushed.version)
+    assert len(list(client.fetch_dataset(dataset["id"]))) == 1507  # replaced, not doubled
+
+
+def test_push_files_validate_every_file_before_uploading(client, tmp_path) -> None:
+    good = write_jsonl(tmp_path / "good.jsonl", [{"id": "g", "input": 1}])
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "x", "input": 1}, {"id": "y", "output": 2}])
+    before = client.stats.requests
+    with pytest.raises(RowValidationError, match=r"bad\.jsonl line 2.*output"):
+        push_files(client, [good, bad], TargetSpec(project_name="dst", dataset_name="never"), root=tmp_path / "r")
+    assert client.stats.requests == before  # not even the target was created

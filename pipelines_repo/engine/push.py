@@ -9,6 +9,7 @@ Public API (used by the CLI and by the Dagster assets alike)::
     push_file(client, input_path, target: TargetSpec | ResolvedTarget, *, root="bt-sync",
               force=False, default_org=None, batch_rows=1000, batch_bytes=3 MiB, max_workers=4,
               on_progress=None, on_commit=None) -> PushResult
+    push_files(client, input_paths, target, *, ..., repush_completed=False) -> PushFilesResult
     latest_dataset_version(client, dataset_id) -> str | None
 
 One behaviour for both bt paths (fixing bt limitation 5):
@@ -34,6 +35,11 @@ One behaviour for both bt paths (fixing bt limitation 5):
 commit) and ``manifest.json`` (on completion). The file is validated in full before anything is
 uploaded (an invalid row uploads nothing); resuming skips committed rows; a completed checkpoint
 for the same content is a no-op (``status="already_completed"``) unless ``force``.
+
+``push_files`` is the same for several files into one dataset (a Dagster backfill's partitions):
+their rows share batches, in file order, and each batch's commit advances the checkpoint of every
+file it carried rows of, so 365 small windows cost a few uploads and one version query, and an
+interrupted backfill push resumes each window where it stopped.
 """
 
 from __future__ import annotations
@@ -77,7 +83,9 @@ __all__ = [
     "TargetError",
     "check_org",
     "latest_dataset_version",
+    "PushFilesResult",
     "push_file",
+    "push_files",
     "push_rows",
     "resolve_target",
 ]
@@ -223,32 +231,41 @@ class PushResult:
 
 @dataclass
 class _Batch:
+    """Rows for one upload. A batch may carry rows of several sources (the files of a multi-file
+    push); for each, ``ends`` holds ``(items, physical lines)`` consumed through this batch and
+    ``counts`` / ``sizes`` its rows and bytes in it."""
+
     index: int
     rows: list[dict[str, Any]]
     nbytes: int
-    end_item: int  # items (records) consumed through this batch
-    end_line: int  # physical lines consumed through this batch
+    ends: dict[int, tuple[int, int]]
+    counts: dict[int, int]
+    sizes: dict[int, int]
 
 
 def _batches(
-    rows: Iterable[tuple[dict[str, Any], int, int]], *, max_rows: int, max_bytes: int
+    rows: Iterable[tuple[dict[str, Any], int, int, int]], *, max_rows: int, max_bytes: int
 ) -> Iterator[_Batch]:
-    """Group ``(row, end_item, end_line)`` into batches of <= max_rows rows and <= max_bytes."""
+    """Group ``(row, source, end_item, end_line)`` into batches of <= max_rows rows and <= max_bytes."""
     batch: list[dict[str, Any]] = []
+    ends: dict[int, tuple[int, int]] = {}
+    counts: dict[int, int] = {}
+    sizes: dict[int, int] = {}
     size = 0
-    end_item = end_line = 0
     index = 0
-    for row, item, line in rows:
+    for row, source, item, line in rows:
         row_size = len(row_json_bytes(row)) + 1
         if batch and (len(batch) >= max_rows or size + row_size > max_bytes):
-            yield _Batch(index, batch, size, end_item, end_line)
+            yield _Batch(index, batch, size, ends, counts, sizes)
             index += 1
-            batch, size = [], 0
+            batch, ends, counts, sizes, size = [], {}, {}, {}, 0
         batch.append(row)
         size += row_size
-        end_item, end_line = item, line
+        ends[source] = (item, line)
+        counts[source] = counts.get(source, 0) + 1
+        sizes[source] = sizes.get(source, 0) + row_size
     if batch:
-        yield _Batch(index, batch, size, end_item, end_line)
+        yield _Batch(index, batch, size, ends, counts, sizes)
 
 
 def _upload(
@@ -303,10 +320,11 @@ class _Tally:
     batches: int = 0
     nbytes: int = 0
 
-    def add(self, batch: _Batch) -> None:
-        self.rows += len(batch.rows)
+    def add(self, batch: _Batch, source: int | None = None) -> None:
+        """Count ``batch`` (only ``source``'s rows and bytes in it, when given)."""
+        self.rows += len(batch.rows) if source is None else batch.counts[source]
+        self.nbytes += batch.nbytes if source is None else batch.sizes[source]
         self.batches += 1
-        self.nbytes += batch.nbytes
 
 
 def _resolve_requests(target: TargetSpec | ResolvedTarget) -> int:
@@ -358,7 +376,7 @@ def push_rows(
         for index, row in enumerate(rows):
             out = preparer.prepare(row, index)
             out["dataset_id"] = dataset_id
-            yield out, index + 1, index + 1
+            yield out, 0, index + 1, index + 1
 
     def commit(batch: _Batch) -> None:
         tally.add(batch)
@@ -441,6 +459,199 @@ def checkpoint_dir(root: str | os.PathLike[str], dataset_id: str, input_sha256: 
     return Path(root) / f"dataset_{sanitize_segment(dataset_id)}" / digest[:12], spec
 
 
+@dataclass
+class _PendingFile:
+    """One input of a multi-file push: its checkpoint and what this push committed for it."""
+
+    path: Path
+    input_sha: str
+    total: int
+    spec_dir: Path
+    spec: dict[str, Any]
+    state: PushCheckpoint | None
+    skip: int = 0
+    tally: _Tally = field(default_factory=_Tally)
+
+    @property
+    def done(self) -> bool:
+        return self.state is not None and self.state.status == "completed"
+
+
+@dataclass
+class PushFilesResult:
+    """A multi-file push: one :class:`PushResult` per input (in input order) and the totals.
+    A batch may carry rows of several inputs, so per-input ``batches``/``requests`` count the
+    uploads that carried its rows; ``requests`` here counts each API call once."""
+
+    files: list[PushResult]
+    version: str | None
+    rows_pushed: int
+    batches: int
+    requests: int
+
+
+def _validate_file(path: Path) -> tuple[str, int]:
+    """Content hash and item count of a push input, every row validated (nothing uploaded)."""
+    if not path.is_file():
+        raise PushInputError(f"push input {os.fspath(path)!r} not found. Fix: run `transform` first or pass --in <file>.")
+    preparer = RowPreparer()
+    total = 0
+    for value, item, line in _iter_file_rows(path):
+        try:
+            preparer.prepare(value, item - 1)
+        except RowValidationError as exc:
+            raise _at_line(exc, path, line) from None
+        total = item
+    return sha256_file(path), total
+
+
+def push_files(
+    client: BraintrustClient,
+    input_paths: Iterable[str | os.PathLike[str]],
+    target: TargetSpec | ResolvedTarget,
+    *,
+    root: str | os.PathLike[str] = DEFAULT_ROOT,
+    force: bool = False,
+    repush_completed: bool = False,
+    default_org: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    max_workers: int = DEFAULT_PUSH_WORKERS,
+    on_progress: ProgressFn | None = None,
+    on_commit: Callable[[PushCheckpoint], None] | None = None,
+) -> PushFilesResult:
+    """Push several ``transformed.jsonl`` files into one dataset, their rows sharing batches
+    (a backfill of 365 small windows is a few uploads, not 365), each file keeping its own
+    content-keyed checkpoint (see the module doc).
+
+    Every file is validated before anything is uploaded. A file with a completed checkpoint is
+    skipped (``already_completed``) unless ``force`` or ``repush_completed``; ``force`` also
+    restarts interrupted pushes, ``repush_completed`` resumes them. One version query ends the
+    push. ``on_commit`` is called after each checkpoint save (tests crash there on purpose).
+    """
+    _check_batch_limits(batch_rows, batch_bytes, max_workers)
+    paths = [Path(p) for p in input_paths]
+    checked = [_validate_file(path) for path in paths]  # pass 1, before the target is touched
+
+    resolved = resolve_target(client, target, default_org=default_org)
+    dataset_id = resolved.dataset_id
+    url = client.dataset_url(resolved.project_name, resolved.dataset_name)
+    files: list[_PendingFile] = []
+    first_of: dict[str, int] = {}  # inputs with the same content share one checkpoint: pushed once
+    for path, (input_sha, total) in zip(paths, checked, strict=True):
+        first_of.setdefault(input_sha, len(files))
+        spec_dir, spec = checkpoint_dir(root, dataset_id, input_sha)
+        state = None if force else PushCheckpoint.load(spec_dir / "state.json")
+        if state is not None and (state.input_sha256 != input_sha or state.dataset_id != dataset_id):
+            state = None
+        if state is not None and state.status == "completed" and repush_completed:
+            state = None
+        files.append(_PendingFile(path, input_sha, total, spec_dir, spec, state))
+
+    pending = [(source, f) for source, f in enumerate(files) if not f.done and first_of[f.input_sha] == source]
+    for _, f in pending:
+        write_json_atomic(f.spec_dir / "spec.json", {**f.spec, "inputPath": os.fspath(f.path.resolve())})
+        try:
+            (f.spec_dir / "manifest.json").unlink()
+        except FileNotFoundError:
+            pass
+        if f.state is None:
+            f.state = PushCheckpoint(path=f.spec_dir / "state.json", input_sha256=f.input_sha, dataset_id=dataset_id)
+        f.state.status = "in_progress"
+        f.state.save()
+        f.skip = min(f.state.items_done, f.total)
+    resumed = sum(f.skip for _, f in pending)
+    run = _Tally()
+
+    # Pass 2: re-prepare every row (same ids and duplicate checks as pass 1), upload the rest.
+    def prepared() -> Iterator[tuple[dict[str, Any], int, int, int]]:
+        for source, f in pending:
+            preparer = RowPreparer()
+            for value, item, line in _iter_file_rows(f.path):
+                out = preparer.prepare(value, item - 1)
+                if item <= f.skip:
+                    continue
+                out["dataset_id"] = dataset_id
+                yield out, source, item, line
+
+    def commit(batch: _Batch) -> None:
+        run.add(batch)
+        for source, (end_item, end_line) in batch.ends.items():
+            f = files[source]
+            state = f.state
+            assert state is not None
+            f.tally.add(batch, source)
+            state.items_done, state.line_offset = end_item, end_line
+            state.batches_done += 1
+            state.bytes_sent += batch.sizes[source]
+            state.save()
+            if on_commit is not None:
+                on_commit(state)
+        if on_progress is not None:
+            on_progress(resumed + run.rows, run.batches)
+
+    try:
+        _upload(
+            client,
+            _batches(prepared(), max_rows=batch_rows, max_bytes=batch_bytes),
+            max_workers=max_workers,
+            commit=commit,
+        )
+    except BaseException:
+        for _, f in pending:
+            assert f.state is not None
+            f.state.status = "interrupted"
+            f.state.save()
+        raise
+    version = latest_dataset_version(client, dataset_id)
+    for _, f in pending:
+        assert f.state is not None
+        f.state.items_done = f.total
+        f.state.status = "completed"
+        f.state.save()
+        write_json_atomic(
+            f.spec_dir / "manifest.json",
+            {
+                "schemaVersion": CHECKPOINT_SCHEMA_VERSION,
+                "status": "completed",
+                "specDir": os.fspath(f.spec_dir),
+                "inputPath": os.fspath(f.path),
+                "objectUrl": url,
+                "rowsUploaded": f.skip + f.tally.rows,
+                "batches": f.state.batches_done,
+                "bytesSent": f.state.bytes_sent,
+                "version": version,
+                "completedAt": int(time.time()),
+            },
+        )
+
+    pushed = {source for source, _ in pending}
+    resolve_requests = _resolve_requests(target)
+
+    def result(source: int, path: Path) -> PushResult:
+        source = first_of[files[source].input_sha]  # a repeated content reports what its first copy did
+        f = files[source]
+        return _push_result(
+            resolved,
+            f.tally,
+            version=version,
+            requests=resolve_requests,
+            dataset_url=url,
+            rows_resumed=f.skip,
+            status="completed" if source in pushed else "already_completed",
+            checkpoint_dir=os.fspath(f.spec_dir),
+            input_path=os.fspath(path),
+        )
+
+    return PushFilesResult(
+        files=[result(source, f.path) for source, f in enumerate(files)],
+        version=version,
+        rows_pushed=run.rows,
+        batches=run.batches,
+        requests=resolve_requests + run.batches + 1,
+    )
+
+
 def push_file(
     client: BraintrustClient,
     input_path: str | os.PathLike[str],
@@ -455,119 +666,14 @@ def push_file(
     on_progress: ProgressFn | None = None,
     on_commit: Callable[[PushCheckpoint], None] | None = None,
 ) -> PushResult:
-    """Push a ``transformed.jsonl`` file with a content-keyed checkpoint (see the module doc).
-
-    ``on_commit`` is called after each batch's checkpoint was saved (tests use it to crash at
-    exact points). Raises :class:`PushInputError` for a missing/invalid file and
-    :class:`engine.rows.RowValidationError` (naming the line) before any upload.
-    """
-    _check_batch_limits(batch_rows, batch_bytes, max_workers)
-    path = Path(input_path)
-    if not path.is_file():
-        raise PushInputError(f"push input {os.fspath(path)!r} not found. Fix: run `transform` first or pass --in <file>.")
-
-    # Pass 1: content hash + full validation, before the target is touched.
-    input_sha = sha256_file(path)
-    preparer = RowPreparer()
-    total = 0
-    for value, item, line in _iter_file_rows(path):
-        try:
-            preparer.prepare(value, item - 1)
-        except RowValidationError as exc:
-            raise _at_line(exc, path, line) from None
-        total = item
-
-    resolved = resolve_target(client, target, default_org=default_org)
-    spec_dir, spec = checkpoint_dir(root, resolved.dataset_id, input_sha)
-    state_path = spec_dir / "state.json"
-    state = None if force else PushCheckpoint.load(state_path)
-    if state is not None and (state.input_sha256 != input_sha or state.dataset_id != resolved.dataset_id):
-        state = None
-    url = client.dataset_url(resolved.project_name, resolved.dataset_name)
-
-    def result(version: str | None, tally: _Tally, *, resumed: int, status: str) -> PushResult:
-        return _push_result(
-            resolved,
-            tally,
-            version=version,
-            requests=_resolve_requests(target),
-            dataset_url=url,
-            rows_resumed=resumed,
-            status=status,
-            checkpoint_dir=os.fspath(spec_dir),
-            input_path=os.fspath(path),
-        )
-
-    if state is not None and state.status == "completed":
-        return result(latest_dataset_version(client, resolved.dataset_id), _Tally(), resumed=0, status="already_completed")
-
-    write_json_atomic(spec_dir / "spec.json", {**spec, "inputPath": os.fspath(path.resolve())})
-    try:
-        (spec_dir / "manifest.json").unlink()
-    except FileNotFoundError:
-        pass
-    if state is None:
-        state = PushCheckpoint(path=state_path, input_sha256=input_sha, dataset_id=resolved.dataset_id)
-    state.status = "in_progress"
-    state.save()
-    skip = min(state.items_done, total)
-    dataset_id = resolved.dataset_id
-    tally = _Tally()
-
-    # Pass 2: re-prepare every row (same ids and duplicate checks as pass 1), upload the rest.
-    preparer = RowPreparer()
-
-    def prepared() -> Iterator[tuple[dict[str, Any], int, int]]:
-        for value, item, line in _iter_file_rows(path):
-            out = preparer.prepare(value, item - 1)
-            if item <= skip:
-                continue
-            out["dataset_id"] = dataset_id
-            yield out, item, line
-
-    def commit(batch: _Batch) -> None:
-        tally.add(batch)
-        state.items_done = batch.end_item
-        state.line_offset = batch.end_line
-        state.batches_done += 1
-        state.bytes_sent += batch.nbytes
-        state.save()
-        if on_progress is not None:
-            on_progress(skip + tally.rows, tally.batches)
-        if on_commit is not None:
-            on_commit(state)
-
-    try:
-        _upload(
-            client,
-            _batches(prepared(), max_rows=batch_rows, max_bytes=batch_bytes),
-            max_workers=max_workers,
-            commit=commit,
-        )
-    except BaseException:
-        state.status = "interrupted"
-        state.save()
-        raise
-    state.items_done = total
-    state.status = "completed"
-    state.save()
-    version = latest_dataset_version(client, dataset_id)
-    write_json_atomic(
-        spec_dir / "manifest.json",
-        {
-            "schemaVersion": CHECKPOINT_SCHEMA_VERSION,
-            "status": "completed",
-            "specDir": os.fspath(spec_dir),
-            "inputPath": os.fspath(path),
-            "objectUrl": url,
-            "rowsUploaded": skip + tally.rows,
-            "batches": state.batches_done,
-            "bytesSent": state.bytes_sent,
-            "version": version,
-            "completedAt": int(time.time()),
-        },
-    )
-    return result(version, tally, resumed=skip, status="completed")
+    """Push one ``transformed.jsonl`` file with a content-keyed checkpoint (:func:`push_files`
+    of one file). Raises :class:`PushInputError` for a missing/invalid file and
+    :class:`engine.rows.RowValidationError` (naming the line) before any upload."""
+    return push_files(
+        client, [input_path], target, root=root, force=force, default_org=default_org,
+        batch_rows=batch_rows, batch_bytes=batch_bytes, max_workers=max_workers,
+        on_progress=on_progress, on_commit=on_commit,
+    ).files[0]
 
 
 def _at_line(exc: RowValidationError, path: Path, line: int) -> RowValidationError:
