@@ -218,6 +218,9 @@ def test_range_is_one_run_with_per_partition_materializations(plane: Plane, inst
     assert {meta(m, "partitions_in_run") for m in pulled.values()} == {DAYS}
     pushed = events_by(result, "dataset_version")
     assert {k: meta(m, "rows") for k, m in pushed.items()} == {k: per_day.get(k, 0) for k in keys}
+    batches = -(-sum(per_day.values()) // 1000)  # the windows' rows share upload batches
+    assert {meta(m, "run_batches") for m in pushed.values()} == {batches}
+    assert {meta(m, "api_requests") for m in pushed.values()} == {batches + 1}  # + one version query
     runs = instance.get_runs()
     assert len(runs) == 1
 

@@ -34,7 +34,7 @@ from .resource import BraintrustResource
 from .staging import (
     partition_dir,
     pull_partitions_staged,
-    push_partition,
+    push_partitions,
     transform_partition,
 )
 from .translator import BraintrustTranslator
@@ -212,33 +212,30 @@ def build_pipeline_assets(
             f"{spec.name}: pushing {_range_label(list(wins))} into dataset {target.dataset_name!r} "
             f"(project {target.project_name!r}) on the {plane}"
         )
-        version = None
-        url = None
-        pushed = requests = 0
-        for stage in stages:
-            result = push_partition(client, spec, stage, target)
-            version, url = result.version, result.dataset_url
-            pushed += result.rows_pushed
-            requests += result.requests
+        pushed = push_partitions(client, spec, stages, target)
+        for stage, result in zip(stages, pushed.files, strict=True):
             context.add_asset_metadata(
                 {
                     "dagster/row_count": result.rows_pushed,
                     "rows": result.rows_pushed,
                     "batches": result.batches,
                     "dataset_version": _version_value(result.version),
-                    "api_requests": result.requests,
                     **_window_meta(stage.window),
                 },
                 partition_key=stage.key,
             )
-        context.log.info(f"{spec.name}: pushed {pushed} row(s); dataset version {version}")
+        version, url = pushed.version, client.dataset_url(target.project_name, target.dataset_name)
+        context.log.info(
+            f"{spec.name}: pushed {pushed.rows_pushed} row(s) in {pushed.batches} batch(es); dataset version {version}"
+        )
         return dg.MaterializeResult(
             metadata={
-                "dataset_url": dg.MetadataValue.url(url or client.dataset_url(target.project_name, target.dataset_name)),
+                "dataset_url": dg.MetadataValue.url(url),
                 "dataset": target.dataset_name,
                 "dataset_id": target.dataset_id,
-                "run_rows_pushed": pushed,
-                "run_api_requests": requests,
+                "run_rows_pushed": pushed.rows_pushed,
+                "run_batches": pushed.batches,
+                "api_requests": pushed.requests,
                 "dataset_version_after_run": _version_value(version),
                 "partitions_in_run": len(wins),
                 "plane": plane,

@@ -20,16 +20,17 @@ Stages:
   partition. Span scope splits on the span's ``created``; trace scope on the trace origin's
   ``created`` when it falls inside the swept range, else on the discovering span's.
 - :func:`transform_partition`: ``engine.run.transform_stage`` on the partition's ``pulled.jsonl``.
-- :func:`push_partition`: ``engine.push.push_file`` of the partition's ``transformed.jsonl`` (the
-  CLI's ``push`` path, checkpointed); a push whose checkpoint says it already completed is pushed
-  again (``force``), so re-materializing a partition re-asserts its rows in the dataset.
+- :func:`push_partitions`: ``engine.push.push_files`` of the partitions' ``transformed.jsonl``
+  (the CLI's ``push`` path, checkpointed per partition, rows of many partitions sharing batches);
+  a partition whose checkpoint says it already completed is pushed again, so re-materializing a
+  partition re-asserts its rows in the dataset, while an interrupted push resumes.
 """
 
 from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -46,7 +47,7 @@ from ..engine.artifacts import (
     sha256_file,
 )
 from ..engine.pull import PullStats, ResolvedSource, resolve_source
-from ..engine.push import PushResult, ResolvedTarget, push_file
+from ..engine.push import PushFilesResult, ResolvedTarget, push_files
 from ..engine.run import (
     TransformStageResult,
     payloads_path_for,
@@ -54,7 +55,7 @@ from ..engine.run import (
     transform_stage,
 )
 from ..engine.spec import PipelineSpec, SourceSpec
-from ..engine.window import TimeWindow, window_containing
+from ..engine.window import TimeWindow, WindowIndex
 from ..settings import dagster_home
 
 __all__ = [
@@ -65,7 +66,7 @@ __all__ = [
     "partition_dir",
     "partition_pull_spec",
     "pull_partitions_staged",
-    "push_partition",
+    "push_partitions",
     "staging_root",
     "transform_partition",
 ]
@@ -210,6 +211,7 @@ def pull_partitions_staged(
     }
     stages = {key: PartitionStage(key, windows[key], artifact.spec_dir) for key, artifact in artifacts.items()}
     key_of_window = {window: key for key, window in windows.items()}
+    window_index = WindowIndex(windows.values())
     stream, pairs = pull_partitions(client, resolved, list(windows.values()), page_size=spec.options.page_size)
     result = SweepResult(source=resolved, stats=stream.stats)
     result.partitions = {key: PartitionPull(stage) for key, stage in stages.items()}
@@ -221,7 +223,7 @@ def pull_partitions_staged(
         for window, item in pairs:
             key = None
             if resolved.scope == "trace":
-                key = key_of_window.get(window_containing((item.origin or {}).get("created"), windows.values()))
+                key = key_of_window.get(window_index.find((item.origin or {}).get("created")))
             if key is None and window is not None:
                 key = key_of_window.get(window)
             if key is None:
@@ -297,27 +299,27 @@ def transform_partition(
     )
 
 
-def push_partition(
+def push_partitions(
     client: BraintrustClient,
     spec: PipelineSpec,
-    stage: PartitionStage,
+    stages: Sequence[PartitionStage],
     target: ResolvedTarget,
     *,
     root: str | os.PathLike[str] | None = None,
-) -> PushResult:
-    """``push_file`` of the partition's ``transformed.jsonl`` into ``target`` (see module doc)."""
-    if stage.transform_manifest() is None or not stage.transformed.is_file():
-        raise MissingStageOutputError(
-            f"partition {stage.key} of pipeline {spec.name!r} has no completed transform in {stage.dir}. "
-            "Fix: materialize its transformed_rows asset for this partition first."
-        )
-    root_dir = Path(root) if root is not None else staging_root()
-    kwargs: dict[str, Any] = {
-        "root": root_dir,
-        "batch_rows": spec.options.push_batch_rows,
-        "batch_bytes": spec.options.push_batch_bytes,
-    }
-    result = push_file(client, stage.transformed, target, **kwargs)
-    if result.status == "already_completed":
-        result = push_file(client, stage.transformed, target, force=True, **kwargs)
-    return result
+) -> PushFilesResult:
+    """``push_files`` of the partitions' ``transformed.jsonl`` into ``target`` (see module doc)."""
+    for stage in stages:
+        if stage.transform_manifest() is None or not stage.transformed.is_file():
+            raise MissingStageOutputError(
+                f"partition {stage.key} of pipeline {spec.name!r} has no completed transform in {stage.dir}. "
+                "Fix: materialize its transformed_rows asset for this partition first."
+            )
+    return push_files(
+        client,
+        [stage.transformed for stage in stages],
+        target,
+        root=Path(root) if root is not None else staging_root(),
+        repush_completed=True,
+        batch_rows=spec.options.push_batch_rows,
+        batch_bytes=spec.options.push_batch_bytes,
+    )
