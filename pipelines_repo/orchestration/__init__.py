@@ -10,6 +10,8 @@ One module per concern, data flowing spec -> translator -> assets -> resource (d
     checks.py       blocking checks on transformed_rows before the push
     automation.py   job, schedule, late-data sensor
     compiler.py     discover + compile + bind -> Definitions; the broken-file policy
+    sqlite_storage.py  the instance storage dagster_home/dagster.yaml selects (Dagster's SQLite,
+                    engines and connections kept open between events)
 
 ``definitions.py`` at the repository root is ``defs = build_definitions()``.
 """
