@@ -61,7 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plane_counts import FLAGGED, count_window  # noqa: E402
+from plane_counts import FLAGGED, count_window, seeded_db  # noqa: E402
 
 PIPELINE = REPO / "pipelines_repo" / "pipelines" / "support_cases.py"
 DAGSTER_YAML = REPO / "dagster_home" / "dagster.yaml"
@@ -104,47 +104,6 @@ def flagged_ids(db: Path, project_id: str, lo: str, hi: str) -> set[str]:
         }
     finally:
         conn.close()
-
-
-# -- seeding (cached) ---------------------------------------------------------------------------
-
-
-def seeded_db(workdir: Path, spans_per_day: int, days: int, end: datetime) -> tuple[Path, dict[str, Any]]:
-    """`workdir/seed.db`: `days` days of demo logs ending at `end`, reused while they match."""
-    import httpx
-
-    from pipelines_repo.local.seed import seed_demo_logs
-    from pipelines_repo.local.transport import InProcessTransport
-
-    db, info_path = workdir / "seed.db", workdir / "seed.json"
-    want = {"spans_per_day": spans_per_day, "days": days, "seed": SEED, "end": iso(end)}
-    if db.exists() and info_path.exists():
-        info = json.loads(info_path.read_text())
-        if {k: info.get(k) for k in want} == want and count_window(db, info["project_id"], "", "~")[0] == info["spans"]:
-            print(f"reusing {db} ({info['spans']:,} spans)", file=sys.stderr)
-            return db, info
-    for path in [*workdir.glob("seed.db*"), *workdir.glob("seed.tmp.db*")]:
-        path.unlink()
-    info_path.unlink(missing_ok=True)
-    print(f"seeding {spans_per_day * days:,} spans over {days} days into {db} ...", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    tmp = workdir / "seed.tmp.db"
-    transport = InProcessTransport(tmp)
-    with httpx.Client(transport=transport, base_url=InProcessTransport.BASE_URL, timeout=600) as http:
-        result = seed_demo_logs(http, PROJECT, days=days, spans_per_day=spans_per_day, seed=SEED, end=end)
-    transport.close()
-    conn = sqlite3.connect(tmp)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    for suffix in ("", "-wal"):
-        if Path(f"{tmp}{suffix}").exists():
-            os.replace(f"{tmp}{suffix}", f"{db}{suffix}")
-    Path(f"{tmp}-shm").unlink(missing_ok=True)
-    info = {**want, "project_id": result.project_id, "spans": result.spans, "traces": result.traces,
-            "comments": result.comments, "start": iso(end - timedelta(days=days))}
-    info_path.write_text(json.dumps(info, indent=1))
-    print(f"seeded {result.spans:,} spans in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return db, info
 
 
 # -- pipeline files -----------------------------------------------------------------------------
@@ -326,7 +285,7 @@ def main() -> None:
     first_key, last_key = start.date().isoformat(), (end - timedelta(days=1)).date().isoformat()
     lo, hi = iso(start), iso(end)
 
-    seed_db, info = seeded_db(workdir, args.spans_per_day, args.days, end)
+    seed_db, info = seeded_db(workdir, project=PROJECT, spans_per_day=args.spans_per_day, days=args.days, seed=SEED, end=end)
     project_id = info["project_id"]
 
     # Fresh homes, a fresh copy of the plane, fresh pipeline dirs: every run starts from the same state.

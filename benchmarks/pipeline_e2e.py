@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plane_counts import FLAGGED, count_window  # noqa: E402
+from plane_counts import FLAGGED, count_window, seeded_db  # noqa: E402
 
 PIPELINE = REPO / "pipelines_repo" / "pipelines" / "support_cases.py"
 TRANSFORM = "flagged_span_to_case"
@@ -161,53 +161,6 @@ for line in sys.stdin:
         self.process.wait(timeout=30)
 
 
-
-
-# -- seeding (cached) ---------------------------------------------------------------------------
-
-
-def seeded_db(workdir: Path, spans: int, days: int) -> tuple[Path, dict[str, Any]]:
-    """`workdir/seed.db` with `spans` demo spans over `days` days, reused when it matches."""
-    import httpx
-
-    from pipelines_repo.local.seed import seed_demo_logs
-    from pipelines_repo.local.transport import InProcessTransport
-
-    db, info_path = workdir / "seed.db", workdir / "seed.json"
-    per_day = max(1, spans // days)
-    if db.exists() and info_path.exists():
-        info = json.loads(info_path.read_text())
-        same = (info.get("spans_per_day"), info.get("days"), info.get("seed")) == (per_day, days, SEED)
-        if same and count_window(db, info["project_id"], "", "~")[0] == info["spans"]:  # every head span
-            print(f"reusing {db} ({info['spans']:,} spans)", file=sys.stderr)
-            return db, info
-    for path in workdir.glob("seed.db*"):
-        path.unlink()
-    info_path.unlink(missing_ok=True)
-    end = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    print(f"seeding {per_day * days:,} spans over {days} days into {db} ...", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    tmp = workdir / "seed.tmp.db"
-    for path in workdir.glob("seed.tmp.db*"):
-        path.unlink()
-    transport = InProcessTransport(tmp)
-    with httpx.Client(transport=transport, base_url=InProcessTransport.BASE_URL, timeout=600) as http:
-        result = seed_demo_logs(http, PROJECT, days=days, spans_per_day=per_day, seed=SEED, end=end)
-    conn = sqlite3.connect(tmp)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    for suffix in ("", "-wal"):
-        if Path(f"{tmp}{suffix}").exists():
-            os.replace(f"{tmp}{suffix}", f"{db}{suffix}")
-    Path(f"{tmp}-shm").unlink(missing_ok=True)
-    info = {
-        "project_id": result.project_id, "spans": result.spans, "traces": result.traces, "comments": result.comments,
-        "spans_per_day": per_day, "days": days, "seed": SEED,
-        "start": iso(end - timedelta(days=days)), "end": iso(end),
-    }
-    info_path.write_text(json.dumps(info, indent=1))
-    print(f"seeded {result.spans:,} spans in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return db, info
 
 
 # -- contenders ---------------------------------------------------------------------------------
@@ -357,7 +310,9 @@ def run(args: argparse.Namespace, launcher: Launcher) -> None:
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="bt-bench-e2e-"))
     workdir.mkdir(parents=True, exist_ok=True)
     startup = launcher.run([sys.executable, "-c", "pass"])
-    seed_db, info = seeded_db(workdir, args.spans, args.days)
+    end = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    seed_db, info = seeded_db(workdir, project=PROJECT, spans_per_day=max(1, args.spans // args.days), days=args.days,
+                              seed=SEED, end=end, match_end=False)  # a 1M-span seed is reused across days
     project_id = info["project_id"]
 
     # A fresh copy per run, so every contender writes new rows into an untouched file.

@@ -1,9 +1,16 @@
-"""Counts read straight from a local plane's SQLite file: the benchmarks' ground truth."""
+"""What the benchmarks share about a local plane's SQLite file: a cached seeded copy, and counts
+read straight from it (their ground truth)."""
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import sys
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 FLAGGED = """json_type(data, '$."metadata"."flagged"') = 'true'"""
 
@@ -19,3 +26,50 @@ def count_window(db: Path, project_id: str, lo: str, hi: str) -> tuple[int, int]
         return spans, flagged
     finally:
         conn.close()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def seeded_db(workdir: Path, *, project: str, spans_per_day: int, days: int, seed: int, end: datetime,
+              match_end: bool = True) -> tuple[Path, dict[str, Any]]:
+    """`workdir/seed.db`: `days` days of demo logs ending at `end`, seeded once through the
+    in-process plane and reused while spans/day, days, seed (and the end day, if `match_end`)
+    match; `seed.json` beside it records what it holds."""
+    import httpx
+
+    from pipelines_repo.local.seed import seed_demo_logs
+    from pipelines_repo.local.transport import InProcessTransport
+
+    db, info_path = workdir / "seed.db", workdir / "seed.json"
+    want = {"project": project, "spans_per_day": spans_per_day, "days": days, "seed": seed}
+    if match_end:
+        want["end"] = _iso(end)
+    if db.exists() and info_path.exists():
+        info = json.loads(info_path.read_text())
+        if {k: info.get(k) for k in want} == want and count_window(db, info["project_id"], "", "~")[0] == info["spans"]:
+            print(f"reusing {db} ({info['spans']:,} spans)", file=sys.stderr)
+            return db, info
+    for path in [*workdir.glob("seed.db*"), *workdir.glob("seed.tmp.db*")]:
+        path.unlink()
+    info_path.unlink(missing_ok=True)
+    print(f"seeding {spans_per_day * days:,} spans over {days} days into {db} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    tmp = workdir / "seed.tmp.db"
+    transport = InProcessTransport(tmp)
+    with httpx.Client(transport=transport, base_url=InProcessTransport.BASE_URL, timeout=600) as http:
+        result = seed_demo_logs(http, project, days=days, spans_per_day=spans_per_day, seed=seed, end=end)
+    transport.close()
+    conn = sqlite3.connect(tmp)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one self-contained file to copy
+    conn.close()
+    for suffix in ("", "-wal"):
+        if Path(f"{tmp}{suffix}").exists():
+            os.replace(f"{tmp}{suffix}", f"{db}{suffix}")
+    Path(f"{tmp}-shm").unlink(missing_ok=True)
+    info = {**want, "end": _iso(end), "start": _iso(end - timedelta(days=days)), "project_id": result.project_id,
+            "spans": result.spans, "traces": result.traces, "comments": result.comments}
+    info_path.write_text(json.dumps(info, indent=1))
+    print(f"seeded {result.spans:,} spans in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return db, info
