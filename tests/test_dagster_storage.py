@@ -161,3 +161,27 @@ def test_open_run_shards_are_bounded_and_wipe_starts_clean(home: Path) -> None:
         assert not list((home / "history" / "runs").glob("*-*.db"))
         assert materialize_range(instance, "2026-01-01", "2026-01-02").success
         assert instance.get_materialized_partitions(windows.key) == {"2026-01-01", "2026-01-02"}
+
+
+def test_concurrent_readers_never_wait_for_the_pooled_connection(home: Path) -> None:
+    """The webserver reads run storage from many request threads at once."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.add_run(dg.DagsterRun(job_name="busy", run_id=make_new_run_id()))
+        barrier = threading.Barrier(12)
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                with instance.run_storage.connect() as conn:  # hold one connection while the others open theirs
+                    barrier.wait(timeout=20)
+                    conn.exec_driver_sql("SELECT 1")
+                assert instance.get_run_by_id(run.run_id) is not None
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not errors, errors

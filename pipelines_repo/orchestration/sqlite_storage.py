@@ -63,7 +63,9 @@ def pooled_engine(conn_string: str) -> Engine:
         conn_string,
         poolclass=QueuePool,
         pool_size=1,
-        max_overflow=4,  # only if a caller nests connections; Dagster's callers do not
+        # Concurrent callers (the webserver's request threads) get extra connections, closed on
+        # return, as with Dagster's NullPool: never a wait for the pooled one.
+        max_overflow=-1,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
     )
 
