@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,7 +79,7 @@ def pooled_engine(conn_string: str) -> Engine:
 class _EngineCache:
     """Engines by shard name, the least recently used run shards disposed beyond a bound."""
 
-    def __init__(self, make: Any, keep_open: int) -> None:
+    def __init__(self, make: Callable[[str], Engine], keep_open: int) -> None:
         self._make = make
         self._keep_open = keep_open
         self._engines: OrderedDict[str, Engine] = OrderedDict()
