@@ -470,6 +470,7 @@ class _PendingFile:
     spec: dict[str, Any]
     state: PushCheckpoint | None
     skip: int = 0
+    pushed: bool = False  # part of this push (not skipped as already completed)
     tally: _Tally = field(default_factory=_Tally)
 
     @property
@@ -536,20 +537,22 @@ def push_files(
     resolved = resolve_target(client, target, default_org=default_org)
     dataset_id = resolved.dataset_id
     url = client.dataset_url(resolved.project_name, resolved.dataset_name)
-    files: list[_PendingFile] = []
-    first_of: dict[str, int] = {}  # inputs with the same content share one checkpoint: pushed once
+    unique: dict[str, _PendingFile] = {}  # inputs with the same content share one checkpoint: pushed once
     for path, (input_sha, total) in zip(paths, checked, strict=True):
-        first_of.setdefault(input_sha, len(files))
+        if input_sha in unique:
+            continue
         spec_dir, spec = checkpoint_dir(root, dataset_id, input_sha)
         state = None if force else PushCheckpoint.load(spec_dir / "state.json")
         if state is not None and (state.input_sha256 != input_sha or state.dataset_id != dataset_id):
             state = None
         if state is not None and state.status == "completed" and repush_completed:
             state = None
-        files.append(_PendingFile(path, input_sha, total, spec_dir, spec, state))
+        unique[input_sha] = _PendingFile(path, input_sha, total, spec_dir, spec, state)
+    files = list(unique.values())
 
-    pending = [(source, f) for source, f in enumerate(files) if not f.done and first_of[f.input_sha] == source]
+    pending = [(source, f) for source, f in enumerate(files) if not f.done]
     for _, f in pending:
+        f.pushed = True
         write_json_atomic(f.spec_dir / "spec.json", {**f.spec, "inputPath": os.fspath(f.path.resolve())})
         try:
             (f.spec_dir / "manifest.json").unlink()
@@ -625,12 +628,10 @@ def push_files(
             },
         )
 
-    pushed = {source for source, _ in pending}
     resolve_requests = _resolve_requests(target)
 
-    def result(source: int, path: Path) -> PushResult:
-        source = first_of[files[source].input_sha]  # a repeated content reports what its first copy did
-        f = files[source]
+    def result(path: Path, input_sha: str) -> PushResult:
+        f = unique[input_sha]  # a repeated content reports what its first copy did
         return _push_result(
             resolved,
             f.tally,
@@ -638,13 +639,13 @@ def push_files(
             requests=resolve_requests,
             dataset_url=url,
             rows_resumed=f.skip,
-            status="completed" if source in pushed else "already_completed",
+            status="completed" if f.pushed else "already_completed",
             checkpoint_dir=os.fspath(f.spec_dir),
             input_path=os.fspath(path),
         )
 
     return PushFilesResult(
-        files=[result(source, f.path) for source, f in enumerate(files)],
+        files=[result(path, input_sha) for path, (input_sha, _) in zip(paths, checked, strict=True)],
         version=version,
         rows_pushed=run.rows,
         batches=run.batches,

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import yaml
 from dagster._config import StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
@@ -47,7 +46,12 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -166,10 +170,11 @@ class PooledSqliteStorage(DagsterSqliteStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self.base_dir = base_dir
-        self._run_storage = PooledSqliteRunStorage.from_local(_runs_dir(base_dir))
-        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_dir(base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(os.path.join(base_dir, "schedules"))
+        self._run_storage = PooledSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
         self._inst_data = inst_data
+        # DagsterStorage's init, not DagsterSqliteStorage's: that one would open stock storages too.
         super(DagsterSqliteStorage, self).__init__()
 
     @classmethod
@@ -183,21 +188,6 @@ class PooledSqliteStorage(DagsterSqliteStorage):
         base_dir = os.path.abspath(config_value["instance_dir"])  # Dagster's default SQLite layout
         os.makedirs(base_dir, exist_ok=True)
         return cls(base_dir, inst_data=inst_data)
-
-    @property
-    def event_storage_data(self) -> ConfigurableClassData | None:
-        return ConfigurableClassData(
-            __name__, PooledSqliteEventLogStorage.__name__,
-            yaml.dump({"base_dir": _event_logs_dir(self.base_dir)}, default_flow_style=False),
-        )
-
-
-def _runs_dir(base_dir: str) -> str:
-    return os.path.join(base_dir, "history", "")
-
-
-def _event_logs_dir(base_dir: str) -> str:
-    return os.path.join(base_dir, "history", "runs", "")
 
 
 def _total_changes(conn: Connection) -> int:
