@@ -1,0 +1,253 @@
+"""Upload a file into a dataset: read -> map -> id -> validate (schemas) -> stage -> compare -> push.
+
+    upload_file(client, path, target, options=UploadOptions(...), confirm_delete=None, on_progress=None) -> UploadResult
+
+1. Stage: every record is mapped (:mod:`.mapping`), given its id (the mapped ``id``, else one derived
+   from its input, :mod:`.ids`), checked as a dataset row and against the dataset's enforced schemas.
+   A malformed file or cell raises before anything is written; rows failing a schema go to the
+   quarantine file with every error. Rows sharing an id collapse to the last one.
+2. Above ``max_invalid`` quarantined rows nothing is written (:class:`SchemaInvalidError`).
+3. Compare: the staged rows are looked up in the dataset by id, 1000 per query; only new and changed
+   rows are sent, so an unchanged file creates no dataset version. ``mode="mirror"`` also deletes the
+   dataset's rows whose ids the file lacks, after ``confirm_delete(count)`` agrees.
+4. Push: through the engine's push path (batches, retries, checkpoint); the dataset is created only
+   now, so a bad file never leaves an empty dataset behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..client import BraintrustClient, NotFoundError
+from ..engine.artifacts import JsonlWriter
+from ..engine.push import ResolvedTarget, latest_dataset_version, push_file, resolve_target
+from ..engine.rows import validate_row
+from ..engine.spec import TargetSpec
+from .errors import DatasetError, DatasetFileError, SchemaInvalidError
+from .ids import content_digest, input_id
+from .mapping import ColumnMapping, RecordMapper
+from .readers import read_records
+from .reads import iter_rows, rows_by_id
+from .schema import DatasetSchemas
+from .staging import StagedRows
+
+__all__ = ["UploadOptions", "UploadResult", "find_dataset", "upload_file"]
+
+Mode = Literal["upsert", "mirror"]
+COMPARE_BATCH = 1000
+
+
+@dataclass
+class UploadOptions:
+    fmt: str = "auto"
+    mapping: ColumnMapping = field(default_factory=ColumnMapping)
+    mode: Mode = "upsert"
+    on_duplicate: Literal["last", "error"] = "last"
+    dry_run: bool = False
+    max_invalid: int = 0
+    quarantine_path: Path | None = None  # default: <input>.quarantine.jsonl beside the input file
+    sample_rows: int = 3
+
+
+@dataclass
+class UploadResult:
+    rows: int = 0
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantine_path: str | None = None
+    dataset_id: str | None = None
+    dataset_name: str | None = None
+    project_name: str | None = None
+    dataset_version: str | None = None
+    dry_run: bool = False
+    mapping: dict[str, str] = field(default_factory=dict)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressFn = Callable[[str, int], None]  # (stage: "read" | "compare" | "push", rows so far)
+
+
+def find_dataset(client: BraintrustClient, target: TargetSpec) -> tuple[dict | None, dict | None]:
+    """(project, dataset) by the target's names or ids, without creating either."""
+    project = None
+    if target.project_id:
+        try:
+            project = client.get_project_by_id(target.project_id)
+        except NotFoundError:
+            return None, None
+    elif target.project_name:
+        project = client.get_project(name=target.project_name)
+    if project is None:
+        return None, None
+    return project, client.find_dataset(project["id"], target.dataset_name)
+
+
+def default_quarantine_path(path: Path) -> Path:
+    return path.with_name(path.name + ".quarantine.jsonl")
+
+
+def _stage(
+    path: Path,
+    options: UploadOptions,
+    schemas: DatasetSchemas,
+    staged: StagedRows,
+    quarantine: JsonlWriter,
+    result: UploadResult,
+    on_progress: ProgressFn | None,
+) -> RecordMapper:
+    mapper = RecordMapper(options.mapping)
+    for record in read_records(path, options.fmt):
+        result.read += 1
+        row = mapper.map(record)
+        if "id" not in row:
+            row["id"] = input_id(row)
+        problems = validate_row(row)
+        if problems:
+            raise DatasetFileError(
+                f"{path}: {record.where}", "; ".join(problems),
+                "fix the file or the mapping (--input/--expected/--metadata/--tags/--ignore or --map)",
+            )
+        errors = schemas.errors(row)
+        if errors:
+            result.quarantined += 1
+            quarantine.write({"where": record.where, "id": row["id"], "errors": [e.to_dict() for e in errors], "row": row})
+        else:
+            staged.add(row, record.where)
+        if on_progress is not None and result.read % 1000 == 0:
+            on_progress("read", result.read)
+    staged.finish()
+    mapper.check_columns_seen(str(path))
+    return mapper
+
+
+def _compare(
+    client: BraintrustClient,
+    dataset_id: str | None,
+    staged: StagedRows,
+    send: JsonlWriter | None,
+    result: UploadResult,
+    on_progress: ProgressFn | None,
+) -> None:
+    """Classify staged rows as added / updated / unchanged; write the ones to send."""
+    done = 0
+    for batch in staged.batches(COMPARE_BATCH):
+        current = rows_by_id(client, dataset_id, [row_id for row_id, _, _ in batch]) if dataset_id else {}
+        for row_id, row, digest in batch:
+            stored = current.get(row_id)
+            if stored is not None and content_digest(stored) == digest:
+                result.unchanged += 1
+                continue
+            if stored is None:
+                result.added += 1
+            else:
+                result.updated += 1
+            if send is not None:
+                send.write(row)
+        done += len(batch)
+        if on_progress is not None:
+            on_progress("compare", done)
+
+
+def _mirror_deletes(client: BraintrustClient, dataset_id: str, staged: StagedRows) -> list[str]:
+    """Ids in the dataset that the file does not have."""
+    missing: list[str] = []
+    page: list[str] = []
+    for row in iter_rows(client, dataset_id, fields=("id",)):
+        page.append(row["id"])
+        if len(page) >= COMPARE_BATCH:
+            present = staged.contains(page)
+            missing.extend(i for i in page if i not in present)
+            page = []
+    if page:
+        present = staged.contains(page)
+        missing.extend(i for i in page if i not in present)
+    return missing
+
+
+def upload_file(
+    client: BraintrustClient,
+    path: str | os.PathLike[str],
+    target: TargetSpec,
+    options: UploadOptions | None = None,
+    *,
+    confirm_delete: Callable[[int], bool] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> UploadResult:
+    """Upload ``path`` into ``target`` (see the module doc)."""
+    options = options or UploadOptions()
+    path = Path(path)
+    result = UploadResult(dry_run=options.dry_run)
+    project, dataset = find_dataset(client, target)
+    schemas = DatasetSchemas.from_dataset(dataset)
+    dataset_id = dataset["id"] if dataset else None
+    quarantine_path = Path(options.quarantine_path or default_quarantine_path(path))
+    with StagedRows(on_duplicate=options.on_duplicate) as staged:
+        quarantine = JsonlWriter(quarantine_path, atomic=True)
+        with quarantine:
+            mapper = _stage(path, options, schemas, staged, quarantine, result, on_progress)
+            if not result.quarantined:
+                quarantine.abort()  # no file when nothing was quarantined
+        result.quarantine_path = str(quarantine_path) if result.quarantined else None
+        result.rows, result.duplicates = staged.count, staged.duplicates
+        result.mapping = mapper.spec.describe(mapper.seen_columns)
+        result.sample = staged.sample(options.sample_rows)
+        if result.quarantined > options.max_invalid:
+            raise SchemaInvalidError(str(path), result.quarantined, options.max_invalid, result.quarantine_path)
+        send_path = staged.path.with_name("send.jsonl")
+        send = None if options.dry_run else JsonlWriter(send_path)
+        if send is not None:
+            send.open()
+        try:
+            _compare(client, dataset_id, staged, send, result, on_progress)
+            deletes = _mirror_deletes(client, dataset_id, staged) if options.mode == "mirror" and dataset_id else []
+            result.deleted = len(deletes)
+            if deletes and not options.dry_run:
+                if confirm_delete is not None and not confirm_delete(len(deletes)):
+                    raise DatasetError(
+                        str(path), f"mirror would delete {len(deletes)} row(s) and was not confirmed",
+                        "pass --yes to confirm, or use --mode upsert to keep rows the file lacks",
+                    )
+                for row_id in deletes:
+                    send.write({"id": row_id, "_object_delete": True})
+        finally:
+            if send is not None:
+                send.close()
+        if options.dry_run:
+            _describe_target(result, project, dataset, target)
+            return result
+        if result.added or result.updated or result.deleted:
+            resolved = resolve_target(client, target)
+            pushed = push_file(client, send_path, resolved, root=staged.path.parent / "push", allow_deletes=True)
+            _describe_target(result, None, None, target, resolved)
+            result.dataset_version = pushed.version
+        elif dataset_id:
+            _describe_target(result, project, dataset, target)
+            result.dataset_version = latest_dataset_version(client, dataset_id)
+        else:  # an empty file into a dataset that does not exist yet: create it, write nothing
+            resolved = resolve_target(client, target)
+            _describe_target(result, None, None, target, resolved)
+    return result
+
+
+def _describe_target(
+    result: UploadResult, project: dict | None, dataset: dict | None, target: TargetSpec,
+    resolved: ResolvedTarget | None = None,
+) -> None:
+    if resolved is not None:
+        result.dataset_id, result.dataset_name, result.project_name = resolved.dataset_id, resolved.dataset_name, resolved.project_name
+        return
+    result.dataset_id = dataset["id"] if dataset else None
+    result.dataset_name = dataset.get("name") if dataset else target.dataset_name
+    result.project_name = (project or {}).get("name") or target.project_name
