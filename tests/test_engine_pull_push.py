@@ -1,6 +1,6 @@
 """Pull, push and run against the real in-process local plane (no mocks).
 
-Shapes and semantics follow reference/bt-cli-pipeline.md §2-§5; where we deliberately differ from
+Shapes and semantics follow docs/BT_COMPAT.md §2-§5; where we deliberately differ from
 bt (trace origin, push/run validation, zero rows, request counts) the test says so.
 """
 
@@ -188,7 +188,7 @@ def test_trace_scope_origin_is_the_root_even_when_bt_would_not_read_its_page(cli
     items = list(pull_refs(client, SourceSpec(project_name="src", scope="trace"), window=86400, limit=3, page_size=2))
     by_root = {i.ref["root_span_id"]: i for i in items}
     assert [i.ref["root_span_id"] for i in items] == ["t2", "t1", "t3"]  # order of first appearance
-    assert by_root["t1"].ref["origin"]["id"] == "t1-root"  # bt would pick t1-c4 (fix for limitation 4)
+    assert by_root["t1"].ref["origin"]["id"] == "t1-root"  # bt would pick t1-c4 (docs/BT_COMPAT.md limitation 4)
     assert by_root["t1"].ref["origin"]["created"] == ts(120)
     assert by_root["t3"].ref["origin"]["id"] == "t3-b"
     assert sorted(s["id"] for s in by_root["t1"].spans) == sorted(["t1-root", *[f"t1-c{i}" for i in range(5)]])

@@ -1,4 +1,4 @@
-"""Pipeline specs, the pipeline-file loader, and pull windows/filters (bt §2, §3, §6)."""
+"""Pipeline specs, the pipeline-file loader, and pull windows/filters (docs/BT_COMPAT.md §2, §3, §6)."""
 
 from __future__ import annotations
 
