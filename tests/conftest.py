@@ -1,4 +1,4 @@
-"""Shared fixtures: a served local data plane on a loopback port, and isolated homes."""
+"""Shared fixtures: a served local data plane on a loopback port, isolated homes, a Dagster instance."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO
 
 # The SDK flushes queued logs at interpreter exit, retrying for minutes against servers the tests
 # have already stopped. Tests flush explicitly before they assert, so skip that flush. (Set before
@@ -92,3 +92,12 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("BRAINTRUST_API_KEY", raising=False)
     monkeypatch.delenv("BT_LOCAL_DB", raising=False)
     return home
+
+
+@pytest.fixture
+def instance(isolated_home: Path):
+    """A temporary Dagster instance in the isolated home."""
+    import dagster as dg
+
+    with dg.instance_for_test(temp_dir=str(isolated_home)) as inst:
+        yield inst

@@ -104,24 +104,48 @@ def test_run_json_summary_and_rerun_keeps_rows(workdir, capsys) -> None:
     assert int(again["dataset_version"]) > int(summary["dataset_version"])
 
 
-def test_run_flags_limit_window_root_ids_and_overrides(workdir, capsys, monkeypatch) -> None:
-    code, summary, _ = cli(capsys, "run", "pipe.py", "--json", "--limit", "3", "--target-dataset", "small")
+@pytest.fixture
+def run_json(workdir, capsys):
+    """``bt-dagster datasets pipeline run pipe.py --json <flags>`` in the seeded workdir."""
+
+    def run(*flags: str) -> tuple[int, dict | None, str]:
+        return cli(capsys, "run", "pipe.py", "--json", *flags)
+
+    return run
+
+
+def test_run_limit_caps_the_number_of_refs(run_json) -> None:
+    code, summary, _ = run_json("--limit", "3", "--target-dataset", "small")
     assert code == 0 and summary["refs"] == 3 and summary["dataset"] == "small"
-    code, summary, _ = cli(capsys, "run", "pipe.py", "--json", "--window", "35m", "--target-dataset", "w")
+
+
+def test_run_window_keeps_only_spans_created_within_it(run_json) -> None:
+    code, summary, _ = run_json("--window", "35m", "--target-dataset", "w")
     assert code == 0 and summary["refs"] == 6  # spans created in the last 35 minutes
+
+
+def test_run_window_defaults_to_the_environment_variable(run_json, monkeypatch) -> None:
     monkeypatch.setenv("BT_DATASET_PIPELINE_WINDOW", "35m")
-    code, summary, _ = cli(capsys, "run", "pipe.py", "--json", "--target-dataset", "w")
+    code, summary, _ = run_json("--target-dataset", "w")
     assert summary["refs"] == 6
+
+
+def test_run_start_and_end_select_an_absolute_window(run_json) -> None:
     start = format_timestamp(NOW - timedelta(minutes=201))
     end = format_timestamp(NOW - timedelta(minutes=185))
-    code, summary, _ = cli(capsys, "run", "pipe.py", "--json", "--start", start, "--end", end, "--no-limit",
-                           "--target-dataset", "abs")
+    code, summary, _ = run_json("--start", start, "--end", end, "--no-limit", "--target-dataset", "abs")
     assert code == 0 and summary["refs"] == 4 and summary["rows"] == 1
-    code, summary, _ = cli(capsys, "run", "pipe.py", "--json", "--root-span-id", "root04", "--root-span-id", "root05",
-                           "--window", "1s", "--target-dataset", "roots")
+
+
+def test_run_root_span_ids_replace_the_window(run_json) -> None:
+    code, summary, _ = run_json("--root-span-id", "root04", "--root-span-id", "root05",
+                                "--window", "1s", "--target-dataset", "roots")
     assert code == 0 and summary["refs"] == 4 and summary["rows"] == 1
-    code, summary, _ = cli(capsys, "run", "pipe.py", "--json", "--source-filter", "metadata.flagged = true",
-                           "--window", "1d", "--target-project", "other", "--target-dataset", "filtered")
+
+
+def test_run_source_filter_and_target_project_override_the_pipeline(run_json) -> None:
+    code, summary, _ = run_json("--source-filter", "metadata.flagged = true",
+                                "--window", "1d", "--target-project", "other", "--target-dataset", "filtered")
     assert code == 0 and summary["refs"] == 5 and summary["target_project"] == "other"
 
 

@@ -1,7 +1,7 @@
 """Tests for pipelines_repo.client and pipelines_repo.settings.
 
-A ``FakeBraintrust`` behind ``httpx.MockTransport`` answers like Braintrust (shapes from
-shared/reference/braintrust-api.md) and injects faults. Retries sleep through an injected
+A ``FakeBraintrust`` behind ``httpx.MockTransport`` answers like Braintrust (shapes as in
+docs/BT_COMPAT.md Part A) and injects faults. Retries sleep through an injected
 ``sleep`` that only records delays, so nothing here really waits.
 """
 

@@ -13,6 +13,7 @@ import dagster as dg
 import httpx
 import pytest
 
+from helpers import EXAMPLES
 from pipelines_repo.backend import open_client
 from pipelines_repo.engine.pull import resolve_source
 from pipelines_repo.engine.spec import SourceSpec
@@ -22,8 +23,6 @@ from pipelines_repo.orchestration import BraintrustResource, build_definitions
 from pipelines_repo.orchestration.automation import scan_changes
 from pipelines_repo.settings import ApiSettings
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "pipelines_repo" / "pipelines"
 PROJECT = "Customer Support"
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -115,12 +114,6 @@ def home(isolated_home: Path):
         yield h
     finally:
         h.http.close()
-
-
-@pytest.fixture
-def instance(isolated_home: Path):
-    with dg.instance_for_test(temp_dir=str(isolated_home)) as inst:
-        yield inst
 
 
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None):

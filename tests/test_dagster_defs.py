@@ -5,7 +5,6 @@ No data plane needed: loading definitions is offline (asserted by making every H
 
 from __future__ import annotations
 
-import textwrap
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import dagster as dg
 import httpx
 import pytest
 
+from helpers import write_pipeline
 from pipelines_repo.orchestration import (
     BraintrustResource,
     build_definitions,
@@ -25,8 +25,6 @@ from pipelines_repo.orchestration.compiler import (
     default_pipelines_dir,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "pipelines_repo" / "pipelines"
 STAGES = ("pulled_refs", "transformed_rows", "dataset_version")
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -40,13 +38,6 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"network call while loading definitions: {request.method} {request.url}")
 
     monkeypatch.setattr(httpx.Client, "send", refuse)
-
-
-def write_pipeline(directory: Path, filename: str, body: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / filename
-    path.write_text(textwrap.dedent(body), encoding="utf-8")
-    return path
 
 
 def simple_pipeline(name: str, *, project: str = "Proj", dataset: str = "ds", extra: str = "") -> str:

@@ -17,6 +17,7 @@ import dagster as dg
 import httpx
 import pytest
 
+from helpers import EXAMPLES
 from pipelines_repo.backend import open_client
 from pipelines_repo.engine.push import latest_dataset_version
 from pipelines_repo.engine.window import parse_timestamp
@@ -25,8 +26,6 @@ from pipelines_repo.local.transport import InProcessTransport
 from pipelines_repo.orchestration import build_definitions
 from pipelines_repo.settings import ApiSettings
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "pipelines_repo" / "pipelines"
 PROJECT = "Customer Support"
 DAYS = 30
 SPANS_PER_DAY = 60
@@ -115,12 +114,6 @@ def expected_llm_traces(plane: Plane, first: str, last: str) -> dict[str, Any]:
 @pytest.fixture
 def plane(isolated_home: Path) -> Plane:
     return Plane(isolated_home)
-
-
-@pytest.fixture
-def instance(isolated_home: Path):
-    with dg.instance_for_test(temp_dir=str(isolated_home)) as inst:
-        yield inst
 
 
 def materialize(

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from dagster._core.utils import make_new_run_id
 
+from helpers import REPO
 from pipelines_repo.orchestration.sqlite_storage import (
     OPEN_RUN_SHARDS,
     PooledSqliteEventLogStorage,
@@ -28,7 +29,6 @@ from pipelines_repo.orchestration.sqlite_storage import (
     PooledSqliteStorage,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def make_home(path: Path, *, stock: bool = False) -> Path:

@@ -16,12 +16,11 @@ from typing import Any
 import httpx
 import pytest
 from conftest import free_port
+from helpers import EXAMPLES, REPO
 
 from pipelines_repo.backend import open_client
 from pipelines_repo.settings import ApiSettings
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "pipelines_repo" / "pipelines"
 LOCATION = "braintrust_pipelines"
 PIPELINES = ("support_cases", "llm_call_traces", "user_feedback_golden")
 BIN = Path(sys.executable).parent

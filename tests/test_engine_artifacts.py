@@ -1,4 +1,4 @@
-"""bt's artifact layout, manifests, --in defaults and JSONL files (reference §5, §6)."""
+"""bt's artifact layout, manifests, --in defaults and JSONL files (docs/BT_COMPAT.md §5, §6)."""
 
 from __future__ import annotations
 

@@ -1,19 +1,19 @@
 """Pull, push and run against the real in-process local plane (no mocks).
 
-Shapes and semantics follow reference/bt-cli-pipeline.md §2-§5; where we deliberately differ from
+Shapes and semantics follow docs/BT_COMPAT.md §2-§5; where we deliberately differ from
 bt (trace origin, push/run validation, zero rows, request counts) the test says so.
 """
 
 from __future__ import annotations
 
 import json
-import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from helpers import write_pipeline
 from pipelines_repo.backend import open_client
 from pipelines_repo.engine.loader import load_pipeline_file
 from pipelines_repo.engine.pull import SourceProjectNotFoundError, build_discovery_query, pull_refs
@@ -65,12 +65,6 @@ def log(client, project_id: str, spans: list[dict]) -> None:
 @pytest.fixture
 def project(client) -> dict:
     return client.ensure_project("src")
-
-
-def write_pipeline(tmp_path: Path, body: str, name: str = "pipe.py") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(body))
-    return path
 
 
 FLAGGED_PIPELINE = """
@@ -188,7 +182,7 @@ def test_trace_scope_origin_is_the_root_even_when_bt_would_not_read_its_page(cli
     items = list(pull_refs(client, SourceSpec(project_name="src", scope="trace"), window=86400, limit=3, page_size=2))
     by_root = {i.ref["root_span_id"]: i for i in items}
     assert [i.ref["root_span_id"] for i in items] == ["t2", "t1", "t3"]  # order of first appearance
-    assert by_root["t1"].ref["origin"]["id"] == "t1-root"  # bt would pick t1-c4 (fix for limitation 4)
+    assert by_root["t1"].ref["origin"]["id"] == "t1-root"  # bt would pick t1-c4 (docs/BT_COMPAT.md limitation 4)
     assert by_root["t1"].ref["origin"]["created"] == ts(120)
     assert by_root["t3"].ref["origin"]["id"] == "t3-b"
     assert sorted(s["id"] for s in by_root["t1"].spans) == sorted(["t1-root", *[f"t1-c{i}" for i in range(5)]])
@@ -280,7 +274,7 @@ def test_run_pipeline_end_to_end_and_rerun_replaces(client, project, tmp_path) -
         for i in range(30)
     ]
     log(client, pid, spans)
-    (spec,) = load_pipeline_file(write_pipeline(tmp_path, FLAGGED_PIPELINE))
+    (spec,) = load_pipeline_file(write_pipeline(tmp_path, "pipe.py", FLAGGED_PIPELINE))
     first = run_pipeline(spec, client, window=86400, limit=100)
     assert first.pull.refs == 30 and first.transform.candidates == 30
     assert first.push.rows_pushed == 10 and first.transform.skipped == 0
@@ -304,7 +298,7 @@ def test_run_pipeline_end_to_end_and_rerun_replaces(client, project, tmp_path) -
 
 def test_run_skip_policy_records_errors(client, project, tmp_path) -> None:
     log(client, project["id"], [span(f"r{i}", f"s{i}", i + 1, input=i) for i in range(10)])
-    path = write_pipeline(tmp_path, """
+    path = write_pipeline(tmp_path, "pipe.py", """
         from braintrust import DatasetPipeline
         def transform(input):
             if input == 3:
@@ -332,7 +326,7 @@ def test_run_partitions_one_sweep_split_by_created(client, project, tmp_path) ->
             spans.append({"id": f"d{d}-{i}", "root_span_id": f"d{d}-{i}", "created": created, "input": i,
                           "output": i, "metadata": {"flagged": True, "model": "m"}})
     log(client, project["id"], spans)
-    (spec,) = load_pipeline_file(write_pipeline(tmp_path, FLAGGED_PIPELINE))
+    (spec,) = load_pipeline_file(write_pipeline(tmp_path, "pipe.py", FLAGGED_PIPELINE))
     stream, pairs = pull_partitions(client, spec.source, windows)
     assert [(w, i.ref["id"]) for w, i in pairs][-1] == (windows[0], "d0-0")
     result = run_partitions(spec, client, windows)
@@ -349,7 +343,7 @@ def test_staged_pull_transform_push_with_in_defaults_and_hydration(client, proje
     spans = [span(f"r{i}", f"s{i}", i + 1, input=i, output=-i, metadata={"flagged": True, "model": "m"})
              for i in range(12)]
     log(client, pid, spans)
-    path = write_pipeline(tmp_path, FLAGGED_PIPELINE)
+    path = write_pipeline(tmp_path, "pipe.py", FLAGGED_PIPELINE)
     (spec,) = load_pipeline_file(path)
     pulled = pull_stage(client, spec, pipeline_path="pipe.py", window=86400, window_label="1d", limit=100)
     assert pulled.out == Path("bt-sync/dataset_pipeline_pipe") / pulled.spec_dir.name / "pulled.jsonl"

@@ -1,13 +1,13 @@
-"""Pipeline specs, the pipeline-file loader, and pull windows/filters (bt §2, §3, §6)."""
+"""Pipeline specs, the pipeline-file loader, and pull windows/filters (docs/BT_COMPAT.md §2, §3, §6)."""
 
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from braintrust import dataset_pipeline as sdk
 
+from helpers import write_pipeline
 from pipelines_repo.engine.loader import PipelineLoadError, discover_pipelines, load_pipeline_file, select_pipeline
 from pipelines_repo.engine.spec import (
     DEFAULT_START_DATE,
@@ -44,12 +44,6 @@ DatasetPipeline(
 
 def basic(name):
     return BASIC.replace("__NAME__", repr(name))
-
-
-def write(tmp_path, filename, body):
-    path = tmp_path / filename
-    path.write_text(textwrap.dedent(body))
-    return path
 
 
 # -- spec models -------------------------------------------------------------------------------
@@ -101,7 +95,7 @@ def test_unknown_option_names_it_and_lists_valid_ones():
 
 
 def test_own_dataset_pipeline_registers_in_sdk_and_keeps_options(tmp_path):
-    path = write(
+    path = write_pipeline(
         tmp_path,
         "nightly.py",
         """
@@ -144,7 +138,7 @@ def test_own_dataset_pipeline_appends_to_sdk_registry():
 
 
 def test_loads_a_bt_file_unchanged(tmp_path):
-    path = write(tmp_path, "golden.py", basic("golden"))
+    path = write_pipeline(tmp_path, "golden.py", basic("golden"))
     (spec,) = load_pipeline_file(path)
     assert spec.name == "golden"
     assert spec.source.project_name == "app" and spec.source.scope == "span"
@@ -157,15 +151,15 @@ def test_loads_a_bt_file_unchanged(tmp_path):
 
 
 def test_name_defaults_to_file_stem_and_loads_do_not_leak(tmp_path):
-    first = write(tmp_path, "facet_pipeline.py", BASIC.replace("name=__NAME__,", ""))
-    second = write(tmp_path, "other.py", basic("other"))
+    first = write_pipeline(tmp_path, "facet_pipeline.py", BASIC.replace("name=__NAME__,", ""))
+    second = write_pipeline(tmp_path, "other.py", basic("other"))
     assert [s.name for s in load_pipeline_file(first)] == ["facet_pipeline"]
     assert [s.name for s in load_pipeline_file(second)] == ["other"]
     assert [s.name for s in load_pipeline_file(first)] == ["facet_pipeline"]
 
 
 def test_code_version_changes_when_transform_changes(tmp_path):
-    path = write(tmp_path, "cv.py", basic("cv"))
+    path = write_pipeline(tmp_path, "cv.py", basic("cv"))
     before = load_pipeline_file(path)[0].code_version
     assert load_pipeline_file(path)[0].code_version == before
     path.write_text(path.read_text().replace('"expected": output', '"expected": [output]'))
@@ -175,8 +169,8 @@ def test_code_version_changes_when_transform_changes(tmp_path):
 
 
 def test_code_version_covers_imported_transform(tmp_path):
-    helper = write(tmp_path, "cv_helper_mod.py", "def transform(input):\n    return {'input': input}\n")
-    path = write(
+    helper = write_pipeline(tmp_path, "cv_helper_mod.py", "def transform(input):\n    return {'input': input}\n")
+    path = write_pipeline(
         tmp_path,
         "imp.py",
         """
@@ -194,8 +188,8 @@ def test_code_version_covers_imported_transform(tmp_path):
 
 
 def test_file_directory_is_on_sys_path(tmp_path):
-    write(tmp_path, "shared_helpers_xyz.py", "PREFIX = 'p-'\n")
-    path = write(
+    write_pipeline(tmp_path, "shared_helpers_xyz.py", "PREFIX = 'p-'\n")
+    path = write_pipeline(
         tmp_path,
         "uses_helper.py",
         """
@@ -250,7 +244,7 @@ def test_file_directory_is_on_sys_path(tmp_path):
     ],
 )
 def test_load_errors_name_the_file_cause_and_fix(tmp_path, filename, body, needles):
-    path = write(tmp_path, filename, body)
+    path = write_pipeline(tmp_path, filename, body)
     before = list(sdk._DATASET_PIPELINES)
     with pytest.raises(PipelineLoadError) as info:
         load_pipeline_file(path)
@@ -265,15 +259,15 @@ def test_load_errors_name_the_file_cause_and_fix(tmp_path, filename, body, needl
 def test_missing_and_non_python_files(tmp_path):
     with pytest.raises(PipelineLoadError, match="not found"):
         load_pipeline_file(tmp_path / "nope.py")
-    ts = write(tmp_path, "pipe.ts", "export {}\n")
+    ts = write_pipeline(tmp_path, "pipe.ts", "export {}\n")
     with pytest.raises(PipelineLoadError, match=r"\.py"):
         load_pipeline_file(ts)
-    upper = write(tmp_path, "UPPER.PY", basic("upper"))
+    upper = write_pipeline(tmp_path, "UPPER.PY", basic("upper"))
     assert load_pipeline_file(upper)[0].name == "upper"
 
 
 def test_select_pipeline_messages(tmp_path):
-    path = write(
+    path = write_pipeline(
         tmp_path,
         "two.py",
         basic("a") + basic("b").replace("from braintrust import DatasetPipeline", ""),
@@ -288,11 +282,11 @@ def test_select_pipeline_messages(tmp_path):
 
 
 def test_discover_collects_errors_and_cross_file_duplicates(tmp_path):
-    write(tmp_path, "a.py", basic("shared"))
-    write(tmp_path, "b.py", basic("shared"))
-    write(tmp_path, "c.py", basic("c"))
-    write(tmp_path, "d.py", "raise ValueError('nope')\n")
-    write(tmp_path, "_private.py", "raise SystemExit(1)\n")
+    write_pipeline(tmp_path, "a.py", basic("shared"))
+    write_pipeline(tmp_path, "b.py", basic("shared"))
+    write_pipeline(tmp_path, "c.py", basic("c"))
+    write_pipeline(tmp_path, "d.py", "raise ValueError('nope')\n")
+    write_pipeline(tmp_path, "_private.py", "raise SystemExit(1)\n")
     (tmp_path / "notes.txt").write_text("not python")
     specs, errors = discover_pipelines(tmp_path)
     assert [s.name for s in specs] == ["shared", "c"]

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from helpers import ident, lit
 from pipelines_repo.local.query import (
     CompiledFilter,
     QueryError,
@@ -263,14 +264,6 @@ def test_time_literals_are_canonical_utc() -> None:
 
 
 # ---- JSON AST --------------------------------------------------------------------------------
-
-
-def ident(*name: str) -> dict:
-    return {"op": "ident", "name": list(name)}
-
-
-def lit(value: object) -> dict:
-    return {"op": "literal", "value": value}
 
 
 def test_bt_discovery_filter(db: sqlite3.Connection) -> None:

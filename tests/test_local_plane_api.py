@@ -29,8 +29,8 @@ def _nullable_to_json_schema(node):
     return node
 
 
-# The routes and schemas these tests use, cut from Braintrust's published spec
-# (shared/reference/braintrust-openapi.json), so the suite needs nothing outside the repo.
+# The routes and schemas these tests use, cut from Braintrust's published OpenAPI spec into
+# tests/data/braintrust-openapi-subset.json, so the suite needs nothing outside the repo.
 SPEC = _nullable_to_json_schema(json.loads((Path(__file__).parent / "data" / "braintrust-openapi-subset.json").read_text()))
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from helpers import ident, lit
 from pipelines_repo.local.query import (
     ParsedQuery,
     QueryError,
@@ -18,14 +19,6 @@ from pipelines_repo.local.query import (
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
-
-
-def ident(*name: str) -> dict:
-    return {"op": "ident", "name": list(name)}
-
-
-def lit(value: object) -> dict:
-    return {"op": "literal", "value": value}
 
 
 def source(name: str, ref: str, shape: str | None = None) -> dict:
