@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,7 +35,7 @@ from .reads import iter_rows, rows_by_id
 from .schema import DatasetSchemas
 from .staging import StagedRows
 
-__all__ = ["UploadOptions", "UploadResult", "find_dataset", "upload_file"]
+__all__ = ["UploadOptions", "UploadResult", "find_dataset", "upload_file", "write_rows"]
 
 Mode = Literal["upsert", "mirror"]
 COMPARE_BATCH = 1000
@@ -99,37 +99,33 @@ def default_quarantine_path(path: Path) -> Path:
 
 
 def _stage(
-    path: Path,
-    options: UploadOptions,
+    rows: Iterable[tuple[str, dict[str, Any]]],
+    where: str,
     schemas: DatasetSchemas,
     staged: StagedRows,
     quarantine: JsonlWriter,
     result: UploadResult,
     on_progress: ProgressFn | None,
-) -> RecordMapper:
-    mapper = RecordMapper(options.mapping)
-    for record in read_records(path, options.fmt):
+) -> None:
+    for place, row in rows:
         result.read += 1
-        row = mapper.map(record)
         if "id" not in row:
             row["id"] = input_id(row)
         problems = validate_row(row)
         if problems:
             raise DatasetFileError(
-                f"{path}: {record.where}", "; ".join(problems),
+                f"{where}: {place}", "; ".join(problems),
                 "fix the file or the mapping (--input/--expected/--metadata/--tags/--ignore or --map)",
             )
         errors = schemas.errors(row)
         if errors:
             result.quarantined += 1
-            quarantine.write({"where": record.where, "id": row["id"], "errors": [e.to_dict() for e in errors], "row": row})
+            quarantine.write({"where": place, "id": row["id"], "errors": [e.to_dict() for e in errors], "row": row})
         else:
-            staged.add(row, record.where)
+            staged.add(row, place)
         if on_progress is not None and result.read % 1000 == 0:
             on_progress("read", result.read)
     staged.finish()
-    mapper.check_columns_seen(str(path))
-    return mapper
 
 
 def _compare(
@@ -188,23 +184,49 @@ def upload_file(
     """Upload ``path`` into ``target`` (see the module doc)."""
     options = options or UploadOptions()
     path = Path(path)
+    mapper = RecordMapper(options.mapping)
+
+    def mapped() -> Iterator[tuple[str, dict[str, Any]]]:
+        for record in read_records(path, options.fmt):
+            yield record.where, mapper.map(record)
+        mapper.check_columns_seen(str(path))
+
+    quarantine = Path(options.quarantine_path or default_quarantine_path(path))
+    result = write_rows(client, mapped(), target, options, where=str(path), quarantine_path=quarantine,
+                        confirm_delete=confirm_delete, on_progress=on_progress)
+    result.mapping = mapper.spec.describe(mapper.seen_columns)
+    return result
+
+
+def write_rows(
+    client: BraintrustClient,
+    rows: Iterable[tuple[str, dict[str, Any]]],
+    target: TargetSpec,
+    options: UploadOptions,
+    *,
+    where: str,
+    quarantine_path: Path | None = None,
+    confirm_delete: Callable[[int], bool] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> UploadResult:
+    """Stage ``(place, row)`` pairs, then write what changed (the upload path, shared by copy)."""
     result = UploadResult(dry_run=options.dry_run)
     project, dataset = find_dataset(client, target)
     schemas = DatasetSchemas.from_dataset(dataset)
     dataset_id = dataset["id"] if dataset else None
-    quarantine_path = Path(options.quarantine_path or default_quarantine_path(path))
     with StagedRows(on_duplicate=options.on_duplicate) as staged:
-        quarantine = JsonlWriter(quarantine_path, atomic=True)
+        scratch = quarantine_path or staged.path.with_name("quarantine.jsonl")
+        quarantine = JsonlWriter(scratch, atomic=True)
         with quarantine:
-            mapper = _stage(path, options, schemas, staged, quarantine, result, on_progress)
+            _stage(rows, where, schemas, staged, quarantine, result, on_progress)
             if not result.quarantined:
                 quarantine.abort()  # no file when nothing was quarantined
-        result.quarantine_path = str(quarantine_path) if result.quarantined else None
+        if result.quarantined:
+            result.quarantine_path = str(scratch) if quarantine_path else None
         result.rows, result.duplicates = staged.count, staged.duplicates
-        result.mapping = mapper.spec.describe(mapper.seen_columns)
         result.sample = staged.sample(options.sample_rows)
         if result.quarantined > options.max_invalid:
-            raise SchemaInvalidError(str(path), result.quarantined, options.max_invalid, result.quarantine_path)
+            raise SchemaInvalidError(where, result.quarantined, options.max_invalid, result.quarantine_path)
         send_path = staged.path.with_name("send.jsonl")
         send = None if options.dry_run else JsonlWriter(send_path)
         if send is not None:
@@ -216,7 +238,7 @@ def upload_file(
             if deletes and not options.dry_run:
                 if confirm_delete is not None and not confirm_delete(len(deletes)):
                     raise DatasetError(
-                        str(path), f"mirror would delete {len(deletes)} row(s) and was not confirmed",
+                        where, f"mirror would delete {len(deletes)} row(s) and was not confirmed",
                         "pass --yes to confirm, or use --mode upsert to keep rows the file lacks",
                     )
                 for row_id in deletes:
@@ -235,7 +257,7 @@ def upload_file(
         elif dataset_id:
             _describe_target(result, project, dataset, target)
             result.dataset_version = latest_dataset_version(client, dataset_id)
-        else:  # an empty file into a dataset that does not exist yet: create it, write nothing
+        else:  # nothing to write into a dataset that does not exist yet: create it empty
             resolved = resolve_target(client, target)
             _describe_target(result, None, None, target, resolved)
     return result
