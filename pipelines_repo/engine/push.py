@@ -68,7 +68,7 @@ from .artifacts import (
     write_json_atomic,
     write_text_atomic,
 )
-from .hydrate import ident
+from .btql import dataset_from, max_xact
 from .rows import RowPreparer, RowValidationError, row_json_bytes
 from .spec import TargetSpec
 
@@ -94,6 +94,7 @@ DEFAULT_BATCH_ROWS = 1000
 DEFAULT_BATCH_BYTES = 3 * 1024 * 1024
 DEFAULT_PUSH_WORKERS = 4
 CHECKPOINT_SCHEMA_VERSION = 1
+DATASET_VERSION_QUERY_SOURCE = "bt_dagster_dataset_version"
 
 _UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
@@ -184,19 +185,9 @@ def resolve_target(
 
 
 def latest_dataset_version(client: BraintrustClient, dataset_id: str) -> str | None:
-    """The dataset's max ``_xact_id`` (one ``/btql`` query), or None for an empty dataset."""
-    query = {
-        "select": [{"alias": "_xact_id", "expr": ident("_xact_id")}],
-        "from": {"op": "function", "name": ident("dataset"), "args": [{"op": "literal", "value": dataset_id}]},
-        "sort": [{"expr": ident("_xact_id"), "dir": "desc"}],
-        "limit": 1,
-    }
-    body = client.btql(query, query_source="bt_dagster_dataset_version")
-    rows = body.get("data") or []
-    if not rows:
-        return None
-    value = rows[0].get("_xact_id")
-    return str(value) if value is not None else None
+    """The dataset's max ``_xact_id`` as text (one ``/btql`` query), or None for an empty dataset."""
+    version = max_xact(client, dataset_from(dataset_id), query_source=DATASET_VERSION_QUERY_SOURCE)
+    return str(version) if version is not None else None
 
 
 @dataclass

@@ -77,11 +77,13 @@ from .artifacts import (
     sha256_file,
     transform_artifact,
 )
-from .hydrate import QueryCounter, hydrate_items, make_trace_fetcher
+from .btql import QueryCounter
+from .hydrate import hydrate_items, make_trace_fetcher
+from .items import TransformItem
 from .pull import PullStats, PullStream, ResolvedSource, Window, pull_refs, resolve_source
 from .push import DEFAULT_PUSH_WORKERS, PushResult, push_file, push_rows
 from .spec import PipelineSpec, SourceSpec
-from .transform import TransformItem, TransformStats, TransformStream, make_trace_factory, transform_items
+from .transform import TransformStats, TransformStream, make_trace_factory, transform_items
 from .window import TimeWindow, WindowIndex
 
 __all__ = [
