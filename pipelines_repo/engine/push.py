@@ -58,17 +58,17 @@ from typing import Any
 
 from ..client import BraintrustClient, NotFoundError
 from ..client.http import MAX_PAGE_SIZE
-from .artifacts import (
-    DEFAULT_ROOT,
+from .artifacts import DEFAULT_ROOT, sanitize_segment
+from .btql import dataset_from, max_xact
+from .jsonl import (
     JsonlError,
+    compact_json,
     read_json,
     read_jsonl_numbered,
-    sanitize_segment,
     sha256_file,
     write_json_atomic,
     write_text_atomic,
 )
-from .btql import dataset_from, max_xact
 from .rows import RowPreparer, RowValidationError, row_json_bytes
 from .spec import TargetSpec
 
@@ -446,7 +446,7 @@ def checkpoint_dir(root: str | os.PathLike[str], dataset_id: str, input_sha256: 
         "direction": "push",
         "inputSha256": input_sha256,
     }
-    digest = hashlib.sha256(json.dumps(spec, separators=(",", ":")).encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(compact_json(spec).encode("utf-8")).hexdigest()
     return Path(root) / f"dataset_{sanitize_segment(dataset_id)}" / digest[:12], spec
 
 

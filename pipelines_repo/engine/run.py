@@ -65,21 +65,19 @@ from typing import Any, Literal, Protocol
 from ..client import BraintrustClient
 from .artifacts import (
     DEFAULT_ROOT,
-    JsonlWriter,
     artifact_name,
     build_pull_spec,
     build_transform_spec,
     manifest_source_org,
     pull_artifact,
-    read_jsonl,
     read_stage_manifest,
     require_latest_completed,
-    sha256_file,
     transform_artifact,
 )
 from .btql import QueryCounter
 from .hydrate import hydrate_items, make_trace_fetcher
 from .items import TransformItem
+from .jsonl import JsonlWriter, read_jsonl, sha256_file
 from .pull import PullStats, PullStream, ResolvedSource, Window, pull_refs, resolve_source
 from .push import DEFAULT_PUSH_WORKERS, PushResult, push_file, push_rows
 from .spec import PipelineSpec, SourceSpec

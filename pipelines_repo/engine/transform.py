@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from .items import TransformItem
-from .rows import RowValidationError, canonical_json, normalize_result, ref_fallback_id, validate_row
+from .jsonl import canonical_json
+from .rows import RowValidationError, normalize_result, ref_fallback_id, validate_row
 from .spec import PipelineSpec
 from .trace import FetchTrace, PipelineTrace, TraceCache
 

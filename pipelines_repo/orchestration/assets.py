@@ -24,7 +24,8 @@ from typing import Any
 
 import dagster as dg
 
-from ..engine.artifacts import manifest_source_org, read_jsonl
+from ..engine.artifacts import manifest_source_org
+from ..engine.jsonl import read_jsonl
 from ..engine.push import resolve_target
 from ..engine.spec import PipelineSpec
 from ..engine.window import TimeWindow

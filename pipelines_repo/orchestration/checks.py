@@ -29,7 +29,7 @@ from typing import Any
 
 import dagster as dg
 
-from ..engine.artifacts import JsonlError, read_jsonl
+from ..engine.jsonl import JsonlError, read_jsonl
 from ..engine.rows import RowValidationError, TransformRowError, validate_row
 from ..engine.spec import PipelineSpec
 

@@ -41,11 +41,10 @@ from ..engine.artifacts import (
     ERRORS_FILE,
     StageArtifact,
     build_pull_spec,
-    jsonl_line,
     pull_artifact,
     read_stage_manifest,
-    sha256_file,
 )
+from ..engine.jsonl import canonical_json, sha256_file
 from ..engine.pull import PullStats, ResolvedSource, resolve_source
 from ..engine.push import PushFilesResult, ResolvedTarget, push_files
 from ..engine.run import (
@@ -168,7 +167,7 @@ class _Writers:
                 old.close()
         else:
             self._open.move_to_end(path)
-        handle.write(jsonl_line(value) + "\n")
+        handle.write(canonical_json(value) + "\n")
 
     def close(self) -> None:
         while self._open:
