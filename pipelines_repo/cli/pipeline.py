@@ -259,7 +259,7 @@ def _stage_run(args: argparse.Namespace, spec, client: BraintrustClient, progres
 
 
 def _stage_pull(args: argparse.Namespace, spec, client: BraintrustClient, progress) -> dict[str, Any]:
-    from ..engine.run import pull_stage
+    from ..engine.stages import pull_stage
 
     window, label = _window(args)
     result = pull_stage(
@@ -282,7 +282,7 @@ def _stage_pull(args: argparse.Namespace, spec, client: BraintrustClient, progre
 
 
 def _stage_transform(args: argparse.Namespace, spec, client: BraintrustClient, progress) -> dict[str, Any]:
-    from ..engine.run import transform_stage
+    from ..engine.stages import transform_stage
 
     result = transform_stage(
         client,
@@ -301,7 +301,7 @@ def _stage_transform(args: argparse.Namespace, spec, client: BraintrustClient, p
 
 
 def _stage_push(args: argparse.Namespace, spec, client: BraintrustClient, progress) -> dict[str, Any]:
-    from ..engine.run import push_stage
+    from ..engine.stages import push_stage
 
     result = push_stage(
         client,
@@ -340,7 +340,8 @@ _STAGES = {"run": _stage_run, "pull": _stage_pull, "transform": _stage_transform
 
 
 def _describe_error(exc: BaseException, spec) -> str:
-    from ..engine.artifacts import ArtifactNotFoundError, JsonlError
+    from ..engine.artifacts import ArtifactNotFoundError
+    from ..engine.jsonl import JsonlError
     from ..engine.loader import PipelineLoadError
     from ..engine.transform import TransformError
 

@@ -19,7 +19,7 @@ Stages:
   ref line) and ``pulled.spans.jsonl`` (payload sidecar), then one ``pull.manifest.json`` per
   partition. Span scope splits on the span's ``created``; trace scope on the trace origin's
   ``created`` when it falls inside the swept range, else on the discovering span's.
-- :func:`transform_partition`: ``engine.run.transform_stage`` on the partition's ``pulled.jsonl``.
+- :func:`transform_partition`: ``engine.stages.transform_stage`` on the partition's ``pulled.jsonl``.
 - :func:`push_partitions`: ``engine.push.push_files`` of the partitions' ``transformed.jsonl``
   (the CLI's ``push`` path, checkpointed per partition, rows of many partitions sharing batches);
   a partition whose checkpoint says it already completed is pushed again, so re-materializing a
@@ -47,12 +47,8 @@ from ..engine.artifacts import (
 from ..engine.jsonl import canonical_json, sha256_file
 from ..engine.pull import PullStats, ResolvedSource, resolve_source
 from ..engine.push import PushFilesResult, ResolvedTarget, push_files
-from ..engine.run import (
-    TransformStageResult,
-    payloads_path_for,
-    pull_partitions,
-    transform_stage,
-)
+from ..engine.run import pull_partitions
+from ..engine.stages import TransformStageResult, payloads_path_for, transform_stage
 from ..engine.spec import PipelineSpec, SourceSpec
 from ..engine.window import TimeWindow, WindowIndex
 from ..settings import dagster_home
