@@ -29,7 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..client import AuthError, BadRequestError, BraintrustClient, BraintrustError, TransportError
+from ..client import BadRequestError, BraintrustClient, BraintrustError, TransportError
+from ..engine.errors import PipelineError
 from ..settings import ApiSettings
 
 DEFAULT_WINDOW_ENV = "BT_DATASET_PIPELINE_WINDOW"
@@ -340,23 +341,17 @@ _STAGES = {"run": _stage_run, "pull": _stage_pull, "transform": _stage_transform
 
 
 def _describe_error(exc: BaseException, spec) -> str:
-    from ..engine.artifacts import ArtifactNotFoundError
-    from ..engine.jsonl import JsonlError
-    from ..engine.loader import PipelineLoadError
-    from ..engine.transform import TransformError
-
+    """The one line printed after ``error:``."""
     if isinstance(exc, CliError):
         return str(exc)
-    if isinstance(exc, TransformError):
-        if exc.error is not None:
-            ref = exc.ref or {}
-            where = " ".join(f"{k}={ref[k]!r}" for k in ("root_span_id", "id") if k in ref)
-            return (
-                f"the transform of pipeline {spec.name!r} failed for ref {where}: {exc.error}. Fix: fix the "
-                "transform (rerun with -v for the traceback), or pass --on-error skip to record failing refs "
-                "in errors.jsonl and continue."
-            )
-        return str(exc).splitlines()[0]
+    if isinstance(exc, BraintrustError):
+        return _describe_api_error(exc, spec)
+    if isinstance(exc, PipelineError):
+        return exc.describe()
+    return f"{exc}" if str(exc) else type(exc).__name__
+
+
+def _describe_api_error(exc: BraintrustError, spec) -> str:
     if isinstance(exc, BadRequestError) and (exc.endpoint or "").endswith("/btql"):
         filt = spec.source.filter if spec is not None else None
         if filt:
@@ -366,15 +361,9 @@ def _describe_error(exc: BaseException, spec) -> str:
                 "expression such as metadata.flagged = true."
             )
         return f"{exc.message}. Fix: check --root-span-id values and the source project."
-    if isinstance(exc, AuthError):
-        return exc.message
     if isinstance(exc, TransportError):
         return f"{exc.message}. Fix: check the network and BRAINTRUST_API_URL / BRAINTRUST_APP_URL."
-    if isinstance(exc, BraintrustError):
-        return exc.message
-    if isinstance(exc, (PipelineLoadError, ArtifactNotFoundError, JsonlError)):
-        return str(exc)
-    return f"{exc}" if str(exc) else type(exc).__name__
+    return exc.message
 
 
 def _handle(args: argparse.Namespace) -> int:

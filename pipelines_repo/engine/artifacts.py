@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .errors import PipelineError
 from .jsonl import compact_json, read_json, write_json_atomic
 
 __all__ = [
@@ -337,7 +338,7 @@ def latest_completed(root: str | os.PathLike[str], name: str, stage: Stage) -> P
     return best[2] if best else None
 
 
-class ArtifactNotFoundError(FileNotFoundError):
+class ArtifactNotFoundError(PipelineError, FileNotFoundError):
     """No completed stage output to default ``--in`` to."""
 
 

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import PipelineError
+
 __all__ = [
     "JsonlError",
     "JsonlWriter",
@@ -84,13 +86,14 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.load(handle)
 
 
-class JsonlError(ValueError):
-    """A JSONL line is not valid JSON (names the file and the line)."""
+class JsonlError(PipelineError, ValueError):
+    """A JSONL line is not valid JSON (names the file and the line; bt's wording)."""
 
     def __init__(self, path: str | os.PathLike[str], line: int, message: str):
-        self.path = Path(path)
         self.line = line
-        super().__init__(f"failed to parse JSON on line {line} from {os.fspath(path)}: {message}")
+        super().__init__(
+            message, path=path, message=f"failed to parse JSON on line {line} from {os.fspath(path)}: {message}"
+        )
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Any]:

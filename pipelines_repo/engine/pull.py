@@ -45,6 +45,7 @@ from typing import Any
 from ..client import BraintrustClient, NotFoundError
 from ..client.http import MAX_PAGE_SIZE
 from .btql import QueryCounter, btql_pages, ident, project_logs_from
+from .errors import PipelineError
 from .hydrate import MAX_ROOTS_PER_QUERY, best_origin_span, fetch_traces, origin_for
 from .items import TransformItem
 from .readahead import read_ahead
@@ -72,7 +73,7 @@ TRACE_REF_FIELDS = ("root_span_id", "id", "created", "_xact_id", "is_root")
 Window = int | TimeWindow | tuple[datetime | None, datetime | None] | None
 
 
-class SourceProjectNotFoundError(LookupError):
+class SourceProjectNotFoundError(PipelineError, LookupError):
     """The pipeline's source project does not exist (pull never creates it)."""
 
     def __init__(self, project_name: str, org_name: str | None):

@@ -60,6 +60,7 @@ from ..client import BraintrustClient, NotFoundError
 from ..client.http import MAX_PAGE_SIZE
 from .artifacts import DEFAULT_ROOT, sanitize_segment
 from .btql import dataset_from, max_xact
+from .errors import PipelineError
 from .jsonl import (
     JsonlError,
     compact_json,
@@ -99,11 +100,11 @@ DATASET_VERSION_QUERY_SOURCE = "bt_dagster_dataset_version"
 _UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
-class TargetError(ValueError):
+class TargetError(PipelineError, ValueError):
     """The target project/dataset cannot be used (names the cause and the fix)."""
 
 
-class PushInputError(ValueError):
+class PushInputError(PipelineError, ValueError):
     """The push input file is missing or not valid JSONL."""
 
 

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from .errors import PipelineError
 from .jsonl import canonical_json
 
 __all__ = [
@@ -83,11 +84,11 @@ _SYSTEM_FIELDS = {
 }
 
 
-class TransformRowError(ValueError):
+class TransformRowError(PipelineError, ValueError):
     """A transform returned something that is not a dataset row (bt's normalization errors)."""
 
 
-class RowValidationError(ValueError):
+class RowValidationError(PipelineError, ValueError):
     """A row failed dataset validation; ``errors`` lists each problem."""
 
     def __init__(self, index: int, row_id: Any, errors: list[str]):

@@ -27,6 +27,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from .errors import PipelineError
+
 try:  # the SDK's span type, so user code gets the same objects as under bt
     from braintrust.trace import SpanData
 except ImportError:  # pragma: no cover - the SDK is a dependency; keep a compatible fallback
@@ -73,7 +75,7 @@ FetchTrace = Callable[[str], "list[dict[str, Any]] | Awaitable[list[dict[str, An
 _FILTER_FIELDS = ("span_type", "name", "has_error", "metadata", "duration")
 
 
-class TraceUnavailableError(RuntimeError):
+class TraceUnavailableError(PipelineError, RuntimeError):
     """The trace's spans were not prefetched and there is no way to fetch them."""
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from .errors import PipelineError
 from .items import TransformItem
 from .jsonl import canonical_json
 from .rows import RowValidationError, normalize_result, ref_fallback_id, validate_row
@@ -67,24 +68,39 @@ _STDLIB_DIRS = tuple(
 )
 
 
-class TransformError(RuntimeError):
-    """The transform failed on one ref (``fail`` policy), or the error rate was exceeded."""
+class TransformError(PipelineError, RuntimeError):
+    """The transform failed on one ref (``fail`` policy: ``pipeline``, ``ref``, ``error`` and the
+    user's ``traceback_text`` are set), or the error rate was exceeded (only the message)."""
 
     def __init__(
         self,
         message: str,
         *,
+        pipeline: str | None = None,
         ref: Mapping[str, Any] | None = None,
         error: str | None = None,
         traceback_text: str | None = None,
     ):
         super().__init__(message)
+        self.pipeline = pipeline
         self.ref = dict(ref) if ref is not None else None
         self.error = error
         self.traceback_text = traceback_text
 
+    def describe(self) -> str:
+        """One line: the pipeline, the ref and the error, without the traceback (``-v`` shows it)."""
+        if self.error is None:
+            return str(self).splitlines()[0]
+        ref = self.ref or {}
+        where = " ".join(f"{k}={ref[k]!r}" for k in ("root_span_id", "id") if k in ref)
+        return (
+            f"the transform of pipeline {self.pipeline!r} failed for ref {where}: {self.error}. Fix: fix the "
+            "transform (rerun with -v for the traceback), or pass --on-error skip to record failing refs "
+            "in errors.jsonl and continue."
+        )
 
-class SourceSpanNotFoundError(LookupError):
+
+class SourceSpanNotFoundError(PipelineError, LookupError):
     """bt: ``Source span row '<id>' was not found in hydrated trace.``"""
 
 
@@ -383,6 +399,7 @@ class TransformStream(Iterator[dict[str, Any]]):
                     f"Transform of pipeline {self.spec.name!r} failed for ref {item.describe()}: {outcome.error}\n"
                     f"Original traceback:\n{outcome.traceback}"
                     "Fix the transform, or set on_error='skip' to record failing refs in errors.jsonl and continue.",
+                    pipeline=self.spec.name,
                     ref=item.ref,
                     error=outcome.error,
                     traceback_text=outcome.traceback,

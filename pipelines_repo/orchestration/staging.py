@@ -44,6 +44,7 @@ from ..engine.artifacts import (
     pull_artifact,
     read_stage_manifest,
 )
+from ..engine.errors import PipelineError
 from ..engine.jsonl import canonical_json, sha256_file
 from ..engine.pull import PullStats, ResolvedSource, resolve_source
 from ..engine.push import PushFilesResult, ResolvedTarget, push_files
@@ -70,7 +71,7 @@ PULLED_FILE = "pulled.jsonl"
 TRANSFORMED_FILE = "transformed.jsonl"
 
 
-class MissingStageOutputError(FileNotFoundError):
+class MissingStageOutputError(PipelineError, FileNotFoundError):
     """A stage's input partition was never staged (or its staging was removed)."""
 
 
