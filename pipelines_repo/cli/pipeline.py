@@ -33,6 +33,10 @@ from ..client import BadRequestError, BraintrustClient, BraintrustError, Transpo
 from ..engine.errors import PipelineError
 from ..settings import ApiSettings
 
+# The engine (and the backend) are imported inside the functions that use them, not here: they
+# bring in pydantic, asyncio and the Braintrust SDK, about 0.25 s that `bt-dagster --help`, argument
+# errors and `bt-dagster local ...` would otherwise pay on every start (the CLI itself is ~0.1 s).
+
 DEFAULT_WINDOW_ENV = "BT_DATASET_PIPELINE_WINDOW"
 DEFAULT_PROJECT_ENV = "BRAINTRUST_DEFAULT_PROJECT"
 
@@ -159,7 +163,7 @@ class CliError(Exception):
 
 def _window(args: argparse.Namespace) -> tuple[Any, str | None]:
     """(window for the engine, label for the pull spec)."""
-    from ..engine.window import TimeWindow, parse_timestamp, parse_window
+    from ..engine.window import DEFAULT_WINDOW, TimeWindow, parse_timestamp, parse_window
 
     if args.start or args.end:
         try:
@@ -171,7 +175,7 @@ def _window(args: argparse.Namespace) -> tuple[Any, str | None]:
             return TimeWindow(start=start, end=end), None
         except ValueError as exc:
             raise CliError(f"{exc}. Fix: pass --end after --start") from None
-    text = args.window if args.window is not None else (os.environ.get(DEFAULT_WINDOW_ENV) or "1d")
+    text = args.window if args.window is not None else (os.environ.get(DEFAULT_WINDOW_ENV) or DEFAULT_WINDOW)
     try:
         return parse_window(text), text
     except ValueError as exc:

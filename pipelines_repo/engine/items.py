@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PULLED_SPANS_KEY", "PULLED_SPAN_KEY", "TransformItem"]
+__all__ = ["TransformItem"]
 
 PULLED_SPAN_KEY = "span"
 PULLED_SPANS_KEY = "spans"

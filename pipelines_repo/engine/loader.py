@@ -27,7 +27,7 @@ from typing import Any
 from .errors import PipelineError
 from .spec import PipelineOptionsError, PipelineSpec, options_for, spec_from_definition
 
-__all__ = ["PipelineLoadError", "discover_pipelines", "load_pipeline_file", "module_name_for", "select_pipeline"]
+__all__ = ["PipelineLoadError", "discover_pipelines", "load_pipeline_file", "select_pipeline"]
 
 _LOAD_LOCK = threading.RLock()
 

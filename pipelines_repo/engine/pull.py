@@ -53,7 +53,6 @@ from .spec import Scope, SourceSpec
 from .window import TimeWindow, absolute_discovery_filter, discovery_filter
 
 __all__ = [
-    "DISCOVERY_QUERY_SOURCE",
     "PullStats",
     "PullStream",
     "ResolvedSource",
@@ -62,7 +61,6 @@ __all__ = [
     "build_discovery_query",
     "pull_refs",
     "resolve_source",
-    "window_filter",
 ]
 
 DISCOVERY_QUERY_SOURCE = "bt_sync_discovery"

@@ -74,17 +74,15 @@ from .rows import RowPreparer, RowValidationError, row_json_bytes
 from .spec import TargetSpec
 
 __all__ = [
-    "DEFAULT_BATCH_BYTES",
-    "DEFAULT_BATCH_ROWS",
     "DEFAULT_PUSH_WORKERS",
     "PushCheckpoint",
+    "PushFilesResult",
     "PushInputError",
     "PushResult",
     "ResolvedTarget",
     "TargetError",
-    "check_org",
+    "checkpoint_dir",
     "latest_dataset_version",
-    "PushFilesResult",
     "push_file",
     "push_files",
     "push_rows",

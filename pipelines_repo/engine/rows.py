@@ -34,7 +34,6 @@ from .errors import PipelineError
 from .jsonl import canonical_json
 
 __all__ = [
-    "ALLOWED_ROW_FIELDS",
     "NOT_OBJECT_ROW",
     "ROW_ID_NAMESPACE",
     "DuplicateRowIdError",

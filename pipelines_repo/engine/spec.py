@@ -46,8 +46,6 @@ __all__ = [
     "Scope",
     "SourceSpec",
     "TargetSpec",
-    "compute_code_version",
-    "format_validation_error",
     "options_for",
     "parse_options",
     "spec_from_definition",

@@ -55,7 +55,6 @@ from .transform import TransformStats, transform_items
 from .window import TimeWindow
 
 __all__ = [
-    "CLI_COMMAND",
     "PullStageResult",
     "TransformStageResult",
     "payloads_path_for",

@@ -60,15 +60,7 @@ except ImportError:  # pragma: no cover - the SDK is a dependency; keep a compat
             return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-__all__ = [
-    "FetchTrace",
-    "PipelineTrace",
-    "SpanData",
-    "TraceUnavailableError",
-    "TraceCache",
-    "normalize_span_filters",
-    "span_matches",
-]
+__all__ = ["FetchTrace", "PipelineTrace", "TraceCache", "TraceUnavailableError"]
 
 FetchTrace = Callable[[str], "list[dict[str, Any]] | Awaitable[list[dict[str, Any]]]"]
 

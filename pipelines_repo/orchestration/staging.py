@@ -1,5 +1,8 @@
 """Per-partition staging in bt's artifact layout, over the engine's stages (no Dagster imports).
 
+This module has no Dagster code: it is an engine concern (bt-sync files per partition window),
+kept in this room because only the Dagster assets use it and its root is ``$DAGSTER_HOME``.
+
 Each pipeline partition has one directory, computed offline from the pipeline and the window::
 
     $DAGSTER_HOME/bt-sync/dataset_pipeline_<pipeline name>/<sha256(partition pull spec)[:12]>/
