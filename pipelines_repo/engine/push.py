@@ -467,6 +467,42 @@ class _PendingFile:
     def done(self) -> bool:
         return self.state is not None and self.state.status == "completed"
 
+    def begin(self, dataset_id: str) -> None:
+        """Part of this push: write ``spec.json``, drop the old manifest, mark the state in progress."""
+        self.pushed = True
+        write_json_atomic(self.spec_dir / "spec.json", {**self.spec, "inputPath": os.fspath(self.path.resolve())})
+        try:
+            (self.spec_dir / "manifest.json").unlink()
+        except FileNotFoundError:
+            pass
+        if self.state is None:
+            self.state = PushCheckpoint(path=self.spec_dir / "state.json", input_sha256=self.input_sha, dataset_id=dataset_id)
+        self.state.status = "in_progress"
+        self.state.save()
+        self.skip = min(self.state.items_done, self.total)
+
+    def complete(self, version: str | None, url: str) -> None:
+        """Every row is committed: the state says so, and ``manifest.json`` records the push."""
+        assert self.state is not None
+        self.state.items_done = self.total
+        self.state.status = "completed"
+        self.state.save()
+        write_json_atomic(
+            self.spec_dir / "manifest.json",
+            {
+                "schemaVersion": CHECKPOINT_SCHEMA_VERSION,
+                "status": "completed",
+                "specDir": os.fspath(self.spec_dir),
+                "inputPath": os.fspath(self.path),
+                "objectUrl": url,
+                "rowsUploaded": self.skip + self.tally.rows,
+                "batches": self.state.batches_done,
+                "bytesSent": self.state.bytes_sent,
+                "version": version,
+                "completedAt": int(time.time()),
+            },
+        )
+
 
 @dataclass
 class PushFilesResult:
@@ -542,17 +578,7 @@ def push_files(
 
     pending = [(source, f) for source, f in enumerate(files) if not f.done]
     for _, f in pending:
-        f.pushed = True
-        write_json_atomic(f.spec_dir / "spec.json", {**f.spec, "inputPath": os.fspath(f.path.resolve())})
-        try:
-            (f.spec_dir / "manifest.json").unlink()
-        except FileNotFoundError:
-            pass
-        if f.state is None:
-            f.state = PushCheckpoint(path=f.spec_dir / "state.json", input_sha256=f.input_sha, dataset_id=dataset_id)
-        f.state.status = "in_progress"
-        f.state.save()
-        f.skip = min(f.state.items_done, f.total)
+        f.begin(dataset_id)
     resumed = sum(f.skip for _, f in pending)
     run = _Tally()
 
@@ -598,25 +624,7 @@ def push_files(
         raise
     version = latest_dataset_version(client, dataset_id)
     for _, f in pending:
-        assert f.state is not None
-        f.state.items_done = f.total
-        f.state.status = "completed"
-        f.state.save()
-        write_json_atomic(
-            f.spec_dir / "manifest.json",
-            {
-                "schemaVersion": CHECKPOINT_SCHEMA_VERSION,
-                "status": "completed",
-                "specDir": os.fspath(f.spec_dir),
-                "inputPath": os.fspath(f.path),
-                "objectUrl": url,
-                "rowsUploaded": f.skip + f.tally.rows,
-                "batches": f.state.batches_done,
-                "bytesSent": f.state.bytes_sent,
-                "version": version,
-                "completedAt": int(time.time()),
-            },
-        )
+        f.complete(version, url)
 
     resolve_requests = _resolve_requests(target)
 
