@@ -318,24 +318,7 @@ def _stage_push(args: argparse.Namespace, spec, client: BraintrustClient, progre
         force=args.force,
         progress=progress,
     )
-    # bt's push JSON keys, plus ours.
-    return {
-        "status": result.status,
-        "spec_dir": result.checkpoint_dir,
-        "input_path": result.input_path,
-        "object_url": result.dataset_url,
-        "rows_uploaded": result.rows_pushed,
-        "pages_done": result.batches,
-        "bytes_sent": result.bytes_sent,
-        "rows_resumed": result.rows_resumed,
-        "rows": result.rows_pushed,
-        "batches": result.batches,
-        "dataset": result.dataset_name,
-        "dataset_id": result.dataset_id,
-        "dataset_version": result.version,
-        "dataset_url": result.dataset_url,
-        "target_project": result.project_name,
-    }
+    return result.summary()
 
 
 _STAGES = {"run": _stage_run, "pull": _stage_pull, "transform": _stage_transform, "push": _stage_push}

@@ -215,6 +215,26 @@ class PushResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> dict[str, Any]:
+        """bt's push summary keys, plus ours (what ``bt-dagster datasets pipeline push`` prints)."""
+        return {
+            "status": self.status,
+            "spec_dir": self.checkpoint_dir,
+            "input_path": self.input_path,
+            "object_url": self.dataset_url,
+            "rows_uploaded": self.rows_pushed,
+            "pages_done": self.batches,
+            "bytes_sent": self.bytes_sent,
+            "rows_resumed": self.rows_resumed,
+            "rows": self.rows_pushed,
+            "batches": self.batches,
+            "dataset": self.dataset_name,
+            "dataset_id": self.dataset_id,
+            "dataset_version": self.version,
+            "dataset_url": self.dataset_url,
+            "target_project": self.project_name,
+        }
+
 
 # -- batching and concurrent upload ------------------------------------------------------------
 
