@@ -67,7 +67,9 @@ def _check_path(path: Path) -> None:
             fix=f"Check the path (relative paths resolve from {os.getcwd()}).",
         )
     if path.is_dir():
-        raise PipelineLoadError("is a directory, not a pipeline file.", path=path, fix="Pass a .py file that calls DatasetPipeline(...).")
+        raise PipelineLoadError(
+            "is a directory, not a pipeline file.", path=path, fix="Pass a .py file that calls DatasetPipeline(...)."
+        )
     if path.suffix.lower() != ".py":
         raise PipelineLoadError(
             f"unsupported pipeline file extension {path.suffix or '(none)'!r}; bt-dagster runs Python (.py) pipeline files.",
@@ -99,7 +101,8 @@ def _exec_file(path: Path, absolute: str, text: str) -> None:
         ok = True
     except PipelineOptionsError as exc:
         line = _user_frame(exc, absolute).strip(" ()")
-        raise PipelineLoadError(f"{line + ': ' if line else ''}{exc}", path=path, fix="Use only the listed options.") from None
+        cause = f"{line + ': ' if line else ''}{exc}"
+        raise PipelineLoadError(cause, path=path, fix="Use only the listed options.") from None
     except SyntaxError as exc:  # from a module the file imports
         where = f"{exc.filename}, " if exc.filename else ""
         raise PipelineLoadError(
@@ -144,9 +147,13 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise PipelineLoadError(f"is not UTF-8 text ({exc.reason}).", path=path, fix="Save the file as UTF-8.") from None
+        raise PipelineLoadError(
+            f"is not UTF-8 text ({exc.reason}).", path=path, fix="Save the file as UTF-8."
+        ) from None
     except OSError as exc:
-        raise PipelineLoadError(f"cannot be read: {exc.strerror or exc}.", path=path, fix="Check the file's permissions.") from None
+        raise PipelineLoadError(
+            f"cannot be read: {exc.strerror or exc}.", path=path, fix="Check the file's permissions."
+        ) from None
 
     with _LOAD_LOCK:
         for entry in (os.path.dirname(absolute), os.getcwd()):

@@ -496,7 +496,9 @@ class _PendingFile:
         except FileNotFoundError:
             pass
         if self.state is None:
-            self.state = PushCheckpoint(path=self.spec_dir / "state.json", input_sha256=self.input_sha, dataset_id=dataset_id)
+            self.state = PushCheckpoint(
+                path=self.spec_dir / "state.json", input_sha256=self.input_sha, dataset_id=dataset_id
+            )
         self.state.status = "in_progress"
         self.state.save()
         self.skip = min(self.state.items_done, self.total)
