@@ -15,12 +15,12 @@ import pytest
 
 from helpers import EXAMPLES
 from pipelines_repo.backend import open_client
+from pipelines_repo.engine.changes import scan_changes
 from pipelines_repo.engine.pull import resolve_source
 from pipelines_repo.engine.spec import SourceSpec
 from pipelines_repo.local.seed import seed_demo_logs
 from pipelines_repo.local.transport import InProcessTransport
 from pipelines_repo.orchestration import BraintrustResource, build_definitions
-from pipelines_repo.orchestration.automation import scan_changes
 from pipelines_repo.settings import ApiSettings
 
 PROJECT = "Customer Support"

@@ -10,22 +10,19 @@ import pytest
 
 from pipelines_repo.engine.artifacts import (
     ArtifactNotFoundError,
-    JsonlError,
-    JsonlWriter,
     artifact_base_dir,
     artifact_name,
     build_pull_spec,
     build_transform_spec,
     latest_completed,
     pull_artifact,
-    read_jsonl,
     read_stage_manifest,
     require_latest_completed,
     sanitize_segment,
     spec_hash,
     transform_artifact,
-    write_jsonl,
 )
+from pipelines_repo.engine.jsonl import JsonlError, JsonlWriter, read_jsonl, write_jsonl
 
 SOURCE = {"projectId": "p-1", "projectName": "facet", "orgName": "acme", "scope": "span"}
 

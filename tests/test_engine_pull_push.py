@@ -19,16 +19,9 @@ from pipelines_repo.engine.loader import load_pipeline_file
 from pipelines_repo.engine.pull import SourceProjectNotFoundError, build_discovery_query, pull_refs
 from pipelines_repo.engine.push import TargetError, push_file, push_files, push_rows
 from pipelines_repo.engine.rows import DuplicateRowIdError, RowValidationError
-from pipelines_repo.engine.run import (
-    payloads_path_for,
-    pull_partitions,
-    pull_stage,
-    push_stage,
-    run_partitions,
-    run_pipeline,
-    transform_stage,
-)
+from pipelines_repo.engine.run import pull_partitions, run_partitions, run_pipeline
 from pipelines_repo.engine.spec import SourceSpec, TargetSpec
+from pipelines_repo.engine.stages import payloads_path_for, pull_stage, push_stage, transform_stage
 from pipelines_repo.engine.window import TimeWindow, format_timestamp
 from pipelines_repo.local.seed import seed_demo_logs
 from pipelines_repo.local.transport import InProcessTransport

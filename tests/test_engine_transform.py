@@ -11,11 +11,12 @@ import time
 import pytest
 from braintrust.trace import SpanData
 
+from pipelines_repo.engine.items import TransformItem
 from pipelines_repo.engine.spec import PipelineSpec, SourceSpec, TargetSpec
 from pipelines_repo.engine.trace import PipelineTrace, TraceUnavailableError
+from pipelines_repo.engine import transform as transform_module
 from pipelines_repo.engine.transform import (
     TransformError,
-    TransformItem,
     TransformStats,
     call_args,
     make_trace_factory,
@@ -214,6 +215,20 @@ def test_skip_policy_records_errors_and_continues(tmp_path):
     with pytest.raises(TransformError, match="max_error_rate"):
         stream.stats.check_error_rate(0.05)
     stream.stats.check_error_rate(0.5)
+
+
+async def async_flaky(input):
+    return flaky(input)
+
+
+@pytest.mark.parametrize("transform", [flaky, async_flaky], ids=["sync", "async"])
+def test_failure_traceback_shows_the_users_frames_and_trims_the_engines(tmp_path, transform):
+    errors = tmp_path / "errors.jsonl"
+    stream = transform_items(make_spec(transform), [span_item(1)], on_error="skip", errors_path=errors)
+    assert list(stream) == []
+    text = json.loads(errors.read_text())["traceback"]
+    assert "in flaky" in text and "raise ValueError" in text
+    assert transform_module.__file__ not in text and "asyncio" not in text
 
 
 def test_skip_policy_requires_an_errors_path():

@@ -29,8 +29,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..client import AuthError, BadRequestError, BraintrustClient, BraintrustError, TransportError
+from ..client import BadRequestError, BraintrustClient, BraintrustError, TransportError
+from ..engine.errors import PipelineError
 from ..settings import ApiSettings
+
+# The engine (and the backend) are imported inside the functions that use them, not here: they
+# bring in pydantic, asyncio and the Braintrust SDK, about 0.25 s that `bt-dagster --help`, argument
+# errors and `bt-dagster local ...` would otherwise pay on every start (the CLI itself is ~0.1 s).
 
 DEFAULT_WINDOW_ENV = "BT_DATASET_PIPELINE_WINDOW"
 DEFAULT_PROJECT_ENV = "BRAINTRUST_DEFAULT_PROJECT"
@@ -158,7 +163,7 @@ class CliError(Exception):
 
 def _window(args: argparse.Namespace) -> tuple[Any, str | None]:
     """(window for the engine, label for the pull spec)."""
-    from ..engine.window import TimeWindow, parse_timestamp, parse_window
+    from ..engine.window import DEFAULT_WINDOW, TimeWindow, parse_timestamp, parse_window
 
     if args.start or args.end:
         try:
@@ -170,7 +175,7 @@ def _window(args: argparse.Namespace) -> tuple[Any, str | None]:
             return TimeWindow(start=start, end=end), None
         except ValueError as exc:
             raise CliError(f"{exc}. Fix: pass --end after --start") from None
-    text = args.window if args.window is not None else (os.environ.get(DEFAULT_WINDOW_ENV) or "1d")
+    text = args.window if args.window is not None else (os.environ.get(DEFAULT_WINDOW_ENV) or DEFAULT_WINDOW)
     try:
         return parse_window(text), text
     except ValueError as exc:
@@ -259,7 +264,7 @@ def _stage_run(args: argparse.Namespace, spec, client: BraintrustClient, progres
 
 
 def _stage_pull(args: argparse.Namespace, spec, client: BraintrustClient, progress) -> dict[str, Any]:
-    from ..engine.run import pull_stage
+    from ..engine.stages import pull_stage
 
     window, label = _window(args)
     result = pull_stage(
@@ -282,7 +287,7 @@ def _stage_pull(args: argparse.Namespace, spec, client: BraintrustClient, progre
 
 
 def _stage_transform(args: argparse.Namespace, spec, client: BraintrustClient, progress) -> dict[str, Any]:
-    from ..engine.run import transform_stage
+    from ..engine.stages import transform_stage
 
     result = transform_stage(
         client,
@@ -301,7 +306,7 @@ def _stage_transform(args: argparse.Namespace, spec, client: BraintrustClient, p
 
 
 def _stage_push(args: argparse.Namespace, spec, client: BraintrustClient, progress) -> dict[str, Any]:
-    from ..engine.run import push_stage
+    from ..engine.stages import push_stage
 
     result = push_stage(
         client,
@@ -313,24 +318,7 @@ def _stage_push(args: argparse.Namespace, spec, client: BraintrustClient, progre
         force=args.force,
         progress=progress,
     )
-    # bt's push JSON keys, plus ours.
-    return {
-        "status": result.status,
-        "spec_dir": result.checkpoint_dir,
-        "input_path": result.input_path,
-        "object_url": result.dataset_url,
-        "rows_uploaded": result.rows_pushed,
-        "pages_done": result.batches,
-        "bytes_sent": result.bytes_sent,
-        "rows_resumed": result.rows_resumed,
-        "rows": result.rows_pushed,
-        "batches": result.batches,
-        "dataset": result.dataset_name,
-        "dataset_id": result.dataset_id,
-        "dataset_version": result.version,
-        "dataset_url": result.dataset_url,
-        "target_project": result.project_name,
-    }
+    return result.summary()
 
 
 _STAGES = {"run": _stage_run, "pull": _stage_pull, "transform": _stage_transform, "push": _stage_push}
@@ -340,22 +328,17 @@ _STAGES = {"run": _stage_run, "pull": _stage_pull, "transform": _stage_transform
 
 
 def _describe_error(exc: BaseException, spec) -> str:
-    from ..engine.artifacts import ArtifactNotFoundError, JsonlError
-    from ..engine.loader import PipelineLoadError
-    from ..engine.transform import TransformError
-
+    """The one line printed after ``error:``."""
     if isinstance(exc, CliError):
         return str(exc)
-    if isinstance(exc, TransformError):
-        if exc.error is not None:
-            ref = exc.ref or {}
-            where = " ".join(f"{k}={ref[k]!r}" for k in ("root_span_id", "id") if k in ref)
-            return (
-                f"the transform of pipeline {spec.name!r} failed for ref {where}: {exc.error}. Fix: fix the "
-                "transform (rerun with -v for the traceback), or pass --on-error skip to record failing refs "
-                "in errors.jsonl and continue."
-            )
-        return str(exc).splitlines()[0]
+    if isinstance(exc, BraintrustError):
+        return _describe_api_error(exc, spec)
+    if isinstance(exc, PipelineError):
+        return exc.describe()
+    return f"{exc}" if str(exc) else type(exc).__name__
+
+
+def _describe_api_error(exc: BraintrustError, spec) -> str:
     if isinstance(exc, BadRequestError) and (exc.endpoint or "").endswith("/btql"):
         filt = spec.source.filter if spec is not None else None
         if filt:
@@ -365,15 +348,9 @@ def _describe_error(exc: BaseException, spec) -> str:
                 "expression such as metadata.flagged = true."
             )
         return f"{exc.message}. Fix: check --root-span-id values and the source project."
-    if isinstance(exc, AuthError):
-        return exc.message
     if isinstance(exc, TransportError):
         return f"{exc.message}. Fix: check the network and BRAINTRUST_API_URL / BRAINTRUST_APP_URL."
-    if isinstance(exc, BraintrustError):
-        return exc.message
-    if isinstance(exc, (PipelineLoadError, ArtifactNotFoundError, JsonlError)):
-        return str(exc)
-    return f"{exc}" if str(exc) else type(exc).__name__
+    return exc.message
 
 
 def _handle(args: argparse.Namespace) -> int:

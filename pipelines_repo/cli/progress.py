@@ -1,7 +1,7 @@
 """Progress display for the pipeline commands: a rich progress bar on a terminal, nothing otherwise.
 
 ``make_progress(enabled)`` returns a context manager implementing the engine's ``Progress``
-protocol (``start(stage, total=None)`` / ``update(stage, **counts)``, see ``engine/run.py``).
+protocol (``start(stage, total=None)`` / ``update(stage, **counts)``, see ``engine/progress.py``).
 It is enabled only when stderr is a TTY and neither ``--json`` nor ``--quiet`` was given; then
 it draws one line per stage on stderr, e.g.::
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from ..engine.run import NullProgress
+from ..engine.progress import NullProgress
 
 __all__ = ["NullProgress", "RichProgress", "make_progress", "progress_enabled"]
 

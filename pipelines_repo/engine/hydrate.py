@@ -13,37 +13,28 @@ Request budget (why this module exists; bt re-fetches a whole trace once per spa
 - :func:`make_trace_fetcher`: one trace per call (what ``PipelineTrace`` uses lazily).
 
 Every query is bt's JSON AST (``select *`` from ``project_logs(<id>)`` with ``shape: "spans"``),
-sorted on ``_pagination_key`` ascending so spans of a trace come back in write order. Counting
-goes through a :class:`QueryCounter` so stages can report their own request numbers even when
-several stages share one client.
+sorted on ``_pagination_key`` ascending so spans of a trace come back in write order, built and
+counted with :mod:`engine.btql`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..client import BraintrustClient
 from ..client.http import MAX_PAGE_SIZE
-from .transform import TransformItem
+from .btql import QueryCounter, btql_pages, ident, in_filter, project_logs_from
+from .items import TransformItem
 
 __all__ = [
-    "HYDRATE_QUERY_SOURCE",
-    "MAX_IDS_PER_QUERY",
     "MAX_ROOTS_PER_QUERY",
-    "QueryCounter",
     "best_origin_span",
-    "btql_pages",
     "fetch_spans_by_id",
     "fetch_traces",
     "hydrate_items",
-    "ident",
-    "in_filter",
     "make_trace_fetcher",
     "origin_for",
-    "project_logs_from",
 ]
 
 HYDRATE_QUERY_SOURCE = "bt_dagster_hydrate"
@@ -51,41 +42,7 @@ MAX_IDS_PER_QUERY = 1000
 MAX_ROOTS_PER_QUERY = 100
 
 
-@dataclass
-class QueryCounter:
-    """``/btql`` calls made by one stage: ``requests`` (logical calls; client retries are in
-    ``client.stats``), ``pages`` (non-empty pages) and ``rows`` received. Thread-safe."""
-
-    requests: int = 0
-    pages: int = 0
-    rows: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, *, requests: int = 0, pages: int = 0, rows: int = 0) -> None:
-        with self._lock:
-            self.requests += requests
-            self.pages += pages
-            self.rows += rows
-
-
-# -- JSON AST helpers -------------------------------------------------------------------------
-
-
-def ident(*path: str) -> dict[str, Any]:
-    return {"op": "ident", "name": list(path)}
-
-
-def in_filter(field_name: str, values: Sequence[str]) -> dict[str, Any]:
-    return {"op": "in", "left": ident(field_name), "right": {"op": "literal", "value": list(values)}}
-
-
-def project_logs_from(project_id: str, shape: str = "spans") -> dict[str, Any]:
-    return {
-        "op": "function",
-        "name": ident("project_logs"),
-        "args": [{"op": "literal", "value": project_id}],
-        "shape": shape,
-    }
+# -- query helpers ----------------------------------------------------------------------------
 
 
 def _star_query(project_id: str, filter_: dict[str, Any] | None, direction: str = "asc") -> dict[str, Any]:
@@ -97,22 +54,6 @@ def _star_query(project_id: str, filter_: dict[str, Any] | None, direction: str 
     if filter_ is not None:
         query["filter"] = filter_
     return query
-
-
-def btql_pages(
-    client: BraintrustClient,
-    query: Mapping[str, Any],
-    *,
-    page_limit: int | Callable[[], int] = MAX_PAGE_SIZE,
-    counter: QueryCounter | None = None,
-    **options: Any,
-) -> Iterator[list[dict[str, Any]]]:
-    """``client.iter_btql_pages`` with every call counted in ``counter`` (for stage metadata)."""
-    on_page = None
-    if counter is not None:
-        def on_page(rows: int) -> None:
-            counter.add(requests=1, pages=1 if rows else 0, rows=rows)
-    return client.iter_btql_pages(dict(query), page_size=page_limit, on_page=on_page, **options)
 
 
 def _chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:

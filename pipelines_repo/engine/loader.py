@@ -24,25 +24,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .errors import PipelineError
 from .spec import PipelineOptionsError, PipelineSpec, options_for, spec_from_definition
 
-__all__ = ["PipelineLoadError", "discover_pipelines", "load_pipeline_file", "module_name_for", "select_pipeline"]
+__all__ = ["PipelineLoadError", "discover_pipelines", "load_pipeline_file", "select_pipeline"]
 
 _LOAD_LOCK = threading.RLock()
 
 
-class PipelineLoadError(Exception):
+class PipelineLoadError(PipelineError):
     """A pipeline file could not be loaded or a pipeline could not be selected.
 
     ``str(err)`` is ``"<path>: <cause>"`` followed by ``" <fix>"`` when there is one.
     """
-
-    def __init__(self, path: str | os.PathLike[str] | None, cause: str, fix: str | None = None):
-        self.path = Path(path) if path is not None else None
-        self.cause = cause
-        self.fix = fix
-        where = f"{os.fspath(path)}: " if path is not None else ""
-        super().__init__(f"{where}{cause}" + (f" {fix}" if fix else ""))
 
 
 def module_name_for(path: str | os.PathLike[str]) -> str:
@@ -68,17 +62,19 @@ def _user_frame(exc: BaseException, filename: str) -> str:
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise PipelineLoadError(
-            path,
             "pipeline file not found.",
-            f"Check the path (relative paths resolve from {os.getcwd()}).",
+            path=path,
+            fix=f"Check the path (relative paths resolve from {os.getcwd()}).",
         )
     if path.is_dir():
-        raise PipelineLoadError(path, "is a directory, not a pipeline file.", "Pass a .py file that calls DatasetPipeline(...).")
+        raise PipelineLoadError(
+            "is a directory, not a pipeline file.", path=path, fix="Pass a .py file that calls DatasetPipeline(...)."
+        )
     if path.suffix.lower() != ".py":
         raise PipelineLoadError(
-            path,
             f"unsupported pipeline file extension {path.suffix or '(none)'!r}; bt-dagster runs Python (.py) pipeline files.",
-            "Pass a .py file (TypeScript pipelines run only with bt itself).",
+            path=path,
+            fix="Pass a .py file (TypeScript pipelines run only with bt itself).",
         )
 
 
@@ -88,9 +84,9 @@ def _exec_file(path: Path, absolute: str, text: str) -> None:
         code = compile(text, absolute, "exec", dont_inherit=True)
     except SyntaxError as exc:
         raise PipelineLoadError(
-            path,
             f"syntax error at line {exc.lineno}: {exc.msg}.",
-            "Fix the Python syntax in the file.",
+            path=path,
+            fix="Fix the Python syntax in the file.",
         ) from None
     loader = importlib.machinery.SourceFileLoader(module_name, absolute)  # any suffix (e.g. .PY)
     spec = importlib.util.spec_from_file_location(module_name, absolute, loader=loader)
@@ -105,13 +101,14 @@ def _exec_file(path: Path, absolute: str, text: str) -> None:
         ok = True
     except PipelineOptionsError as exc:
         line = _user_frame(exc, absolute).strip(" ()")
-        raise PipelineLoadError(path, f"{line + ': ' if line else ''}{exc}", "Use only the listed options.") from None
+        cause = f"{line + ': ' if line else ''}{exc}"
+        raise PipelineLoadError(cause, path=path, fix="Use only the listed options.") from None
     except SyntaxError as exc:  # from a module the file imports
         where = f"{exc.filename}, " if exc.filename else ""
         raise PipelineLoadError(
-            path,
             f"syntax error in an imported module ({where}line {exc.lineno}): {exc.msg}.",
-            "Fix the Python syntax in that module.",
+            path=path,
+            fix="Fix the Python syntax in that module.",
         ) from None
     except ImportError as exc:
         missing = getattr(exc, "name", None)
@@ -121,12 +118,12 @@ def _exec_file(path: Path, absolute: str, text: str) -> None:
             if missing
             else "Fix the import (check the module and name exist)."
         )
-        raise PipelineLoadError(path, f"import failed{_user_frame(exc, absolute)}: {exc}.", fix) from None
+        raise PipelineLoadError(f"import failed{_user_frame(exc, absolute)}: {exc}.", path=path, fix=fix) from None
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any user error becomes a load error
         raise PipelineLoadError(
-            path,
             f"raised {type(exc).__name__} while being imported{_user_frame(exc, absolute)}: {exc}.",
-            "Fix the error in the pipeline file; module-level code must run without network access or input.",
+            path=path,
+            fix="Fix the error in the pipeline file; module-level code must run without network access or input.",
         ) from exc
     finally:
         if not ok:
@@ -150,9 +147,13 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise PipelineLoadError(path, f"is not UTF-8 text ({exc.reason}).", "Save the file as UTF-8.") from None
+        raise PipelineLoadError(
+            f"is not UTF-8 text ({exc.reason}).", path=path, fix="Save the file as UTF-8."
+        ) from None
     except OSError as exc:
-        raise PipelineLoadError(path, f"cannot be read: {exc.strerror or exc}.", "Check the file's permissions.") from None
+        raise PipelineLoadError(
+            f"cannot be read: {exc.strerror or exc}.", path=path, fix="Check the file's permissions."
+        ) from None
 
     with _LOAD_LOCK:
         for entry in (os.path.dirname(absolute), os.getcwd()):
@@ -176,9 +177,9 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
 
     if not definitions:
         raise PipelineLoadError(
-            path,
             "no dataset pipeline registered.",
-            "Call DatasetPipeline(name=..., source=..., transform=..., target=...) at module level "
+            path=path,
+            fix="Call DatasetPipeline(name=..., source=..., transform=..., target=...) at module level "
             "(from braintrust import DatasetPipeline).",
         )
 
@@ -191,9 +192,9 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
             )
         except ValueError as exc:
             raise PipelineLoadError(
-                path,
                 f"pipeline {label!r} (#{index + 1}) is invalid: {exc}.",
-                "Fix the DatasetPipeline(...) arguments: source={'project_name': ..., 'scope': 'span'|'trace'}, "
+                path=path,
+                fix="Fix the DatasetPipeline(...) arguments: source={'project_name': ..., 'scope': 'span'|'trace'}, "
                 "target={'dataset_name': ...}.",
             ) from None
         specs.append(spec)
@@ -202,10 +203,10 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise PipelineLoadError(
-            path,
             f"several pipelines are named {', '.join(repr(name) for name in duplicates)} "
             "(an unnamed pipeline takes the file stem).",
-            "Give each DatasetPipeline(...) a distinct name=.",
+            path=path,
+            fix="Give each DatasetPipeline(...) a distinct name=.",
         )
     return specs
 
@@ -220,12 +221,12 @@ def select_pipeline(
             if spec.name == name:
                 return spec
         known = ", ".join(spec.name for spec in specs) or "none"
-        raise PipelineLoadError(path, f'No dataset pipeline named "{name}" found. Known pipelines: {known}.')
+        raise PipelineLoadError(f'No dataset pipeline named "{name}" found. Known pipelines: {known}.', path=path)
     if not specs:
-        raise PipelineLoadError(path, "No dataset pipelines found. Did you call DatasetPipeline()?")
+        raise PipelineLoadError("No dataset pipelines found. Did you call DatasetPipeline()?", path=path)
     if len(specs) > 1:
         names = ", ".join(spec.name for spec in specs)
-        raise PipelineLoadError(path, f"Multiple dataset pipelines found ({names}). Pass --name.")
+        raise PipelineLoadError(f"Multiple dataset pipelines found ({names}). Pass --name.", path=path)
     return specs[0]
 
 
@@ -239,9 +240,9 @@ def discover_pipelines(directory: str | os.PathLike[str]) -> tuple[list[Pipeline
     if not directory.is_dir():
         return [], [
             PipelineLoadError(
-                directory,
                 "pipelines directory does not exist.",
-                "Create it, or point PIPELINES_DIR at the folder holding your pipeline files.",
+                path=directory,
+                fix="Create it, or point PIPELINES_DIR at the folder holding your pipeline files.",
             )
         ]
     specs: list[PipelineSpec] = []
@@ -259,9 +260,9 @@ def discover_pipelines(directory: str | os.PathLike[str]) -> tuple[list[Pipeline
             for spec in clash:
                 errors.append(
                     PipelineLoadError(
-                        file,
                         f"pipeline name {spec.name!r} is already defined in {owners[spec.name]}.",
-                        "Pipeline names must be unique across the pipelines directory; rename one of them.",
+                        path=file,
+                        fix="Pipeline names must be unique across the pipelines directory; rename one of them.",
                     )
                 )
             loaded = [spec for spec in loaded if spec.name not in owners]

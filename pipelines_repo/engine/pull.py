@@ -7,7 +7,7 @@ Public API (used by the CLI and by the Dagster assets alike)::
               root_span_ids=None, page_size=1000) -> PullStream
     build_discovery_query(project_id, scope, filter_, *, select_star) -> dict
 
-``PullStream`` is a single-use iterator of :class:`engine.transform.TransformItem` (a bt ref plus
+``PullStream`` is a single-use iterator of :class:`engine.items.TransformItem` (a bt ref plus
 its payload: ``span`` in span scope, ``spans`` = the whole trace in trace scope) with live
 :class:`PullStats` in ``.stats`` (``refs``, ``pages``, ``requests``, ...). ``iter_with_created()``
 yields ``(item, discovered_created)`` pairs: the ``created`` of the span that made pull find the
@@ -44,23 +44,15 @@ from typing import Any
 
 from ..client import BraintrustClient, NotFoundError
 from ..client.http import MAX_PAGE_SIZE
-from .hydrate import (
-    MAX_ROOTS_PER_QUERY,
-    QueryCounter,
-    best_origin_span,
-    btql_pages,
-    fetch_traces,
-    ident,
-    origin_for,
-    project_logs_from,
-)
+from .btql import QueryCounter, btql_pages, ident, project_logs_from
+from .errors import PipelineError
+from .hydrate import MAX_ROOTS_PER_QUERY, best_origin_span, fetch_traces, origin_for
+from .items import TransformItem
 from .readahead import read_ahead
 from .spec import Scope, SourceSpec
-from .transform import TransformItem
 from .window import TimeWindow, absolute_discovery_filter, discovery_filter
 
 __all__ = [
-    "DISCOVERY_QUERY_SOURCE",
     "PullStats",
     "PullStream",
     "ResolvedSource",
@@ -69,7 +61,6 @@ __all__ = [
     "build_discovery_query",
     "pull_refs",
     "resolve_source",
-    "window_filter",
 ]
 
 DISCOVERY_QUERY_SOURCE = "bt_sync_discovery"
@@ -80,7 +71,7 @@ TRACE_REF_FIELDS = ("root_span_id", "id", "created", "_xact_id", "is_root")
 Window = int | TimeWindow | tuple[datetime | None, datetime | None] | None
 
 
-class SourceProjectNotFoundError(LookupError):
+class SourceProjectNotFoundError(PipelineError, LookupError):
     """The pipeline's source project does not exist (pull never creates it)."""
 
     def __init__(self, project_name: str, org_name: str | None):

@@ -58,32 +58,31 @@ from typing import Any
 
 from ..client import BraintrustClient, NotFoundError
 from ..client.http import MAX_PAGE_SIZE
-from .artifacts import (
-    DEFAULT_ROOT,
+from .artifacts import DEFAULT_ROOT, sanitize_segment
+from .btql import dataset_from, max_xact
+from .errors import PipelineError
+from .jsonl import (
     JsonlError,
+    compact_json,
     read_json,
     read_jsonl_numbered,
-    sanitize_segment,
     sha256_file,
     write_json_atomic,
     write_text_atomic,
 )
-from .hydrate import ident
 from .rows import RowPreparer, RowValidationError, row_json_bytes
 from .spec import TargetSpec
 
 __all__ = [
-    "DEFAULT_BATCH_BYTES",
-    "DEFAULT_BATCH_ROWS",
     "DEFAULT_PUSH_WORKERS",
     "PushCheckpoint",
+    "PushFilesResult",
     "PushInputError",
     "PushResult",
     "ResolvedTarget",
     "TargetError",
-    "check_org",
+    "checkpoint_dir",
     "latest_dataset_version",
-    "PushFilesResult",
     "push_file",
     "push_files",
     "push_rows",
@@ -94,15 +93,16 @@ DEFAULT_BATCH_ROWS = 1000
 DEFAULT_BATCH_BYTES = 3 * 1024 * 1024
 DEFAULT_PUSH_WORKERS = 4
 CHECKPOINT_SCHEMA_VERSION = 1
+DATASET_VERSION_QUERY_SOURCE = "bt_dagster_dataset_version"
 
 _UUID_LIKE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
-class TargetError(ValueError):
+class TargetError(PipelineError, ValueError):
     """The target project/dataset cannot be used (names the cause and the fix)."""
 
 
-class PushInputError(ValueError):
+class PushInputError(PipelineError, ValueError):
     """The push input file is missing or not valid JSONL."""
 
 
@@ -184,19 +184,9 @@ def resolve_target(
 
 
 def latest_dataset_version(client: BraintrustClient, dataset_id: str) -> str | None:
-    """The dataset's max ``_xact_id`` (one ``/btql`` query), or None for an empty dataset."""
-    query = {
-        "select": [{"alias": "_xact_id", "expr": ident("_xact_id")}],
-        "from": {"op": "function", "name": ident("dataset"), "args": [{"op": "literal", "value": dataset_id}]},
-        "sort": [{"expr": ident("_xact_id"), "dir": "desc"}],
-        "limit": 1,
-    }
-    body = client.btql(query, query_source="bt_dagster_dataset_version")
-    rows = body.get("data") or []
-    if not rows:
-        return None
-    value = rows[0].get("_xact_id")
-    return str(value) if value is not None else None
+    """The dataset's max ``_xact_id`` as text (one ``/btql`` query), or None for an empty dataset."""
+    version = max_xact(client, dataset_from(dataset_id), query_source=DATASET_VERSION_QUERY_SOURCE)
+    return str(version) if version is not None else None
 
 
 @dataclass
@@ -224,6 +214,26 @@ class PushResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """bt's push summary keys, plus ours (what ``bt-dagster datasets pipeline push`` prints)."""
+        return {
+            "status": self.status,
+            "spec_dir": self.checkpoint_dir,
+            "input_path": self.input_path,
+            "object_url": self.dataset_url,
+            "rows_uploaded": self.rows_pushed,
+            "pages_done": self.batches,
+            "bytes_sent": self.bytes_sent,
+            "rows_resumed": self.rows_resumed,
+            "rows": self.rows_pushed,
+            "batches": self.batches,
+            "dataset": self.dataset_name,
+            "dataset_id": self.dataset_id,
+            "dataset_version": self.version,
+            "dataset_url": self.dataset_url,
+            "target_project": self.project_name,
+        }
 
 
 # -- batching and concurrent upload ------------------------------------------------------------
@@ -455,7 +465,7 @@ def checkpoint_dir(root: str | os.PathLike[str], dataset_id: str, input_sha256: 
         "direction": "push",
         "inputSha256": input_sha256,
     }
-    digest = hashlib.sha256(json.dumps(spec, separators=(",", ":")).encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(compact_json(spec).encode("utf-8")).hexdigest()
     return Path(root) / f"dataset_{sanitize_segment(dataset_id)}" / digest[:12], spec
 
 
@@ -476,6 +486,44 @@ class _PendingFile:
     @property
     def done(self) -> bool:
         return self.state is not None and self.state.status == "completed"
+
+    def begin(self, dataset_id: str) -> None:
+        """Part of this push: write ``spec.json``, drop the old manifest, mark the state in progress."""
+        self.pushed = True
+        write_json_atomic(self.spec_dir / "spec.json", {**self.spec, "inputPath": os.fspath(self.path.resolve())})
+        try:
+            (self.spec_dir / "manifest.json").unlink()
+        except FileNotFoundError:
+            pass
+        if self.state is None:
+            self.state = PushCheckpoint(
+                path=self.spec_dir / "state.json", input_sha256=self.input_sha, dataset_id=dataset_id
+            )
+        self.state.status = "in_progress"
+        self.state.save()
+        self.skip = min(self.state.items_done, self.total)
+
+    def complete(self, version: str | None, url: str) -> None:
+        """Every row is committed: the state says so, and ``manifest.json`` records the push."""
+        assert self.state is not None
+        self.state.items_done = self.total
+        self.state.status = "completed"
+        self.state.save()
+        write_json_atomic(
+            self.spec_dir / "manifest.json",
+            {
+                "schemaVersion": CHECKPOINT_SCHEMA_VERSION,
+                "status": "completed",
+                "specDir": os.fspath(self.spec_dir),
+                "inputPath": os.fspath(self.path),
+                "objectUrl": url,
+                "rowsUploaded": self.skip + self.tally.rows,
+                "batches": self.state.batches_done,
+                "bytesSent": self.state.bytes_sent,
+                "version": version,
+                "completedAt": int(time.time()),
+            },
+        )
 
 
 @dataclass
@@ -552,17 +600,7 @@ def push_files(
 
     pending = [(source, f) for source, f in enumerate(files) if not f.done]
     for _, f in pending:
-        f.pushed = True
-        write_json_atomic(f.spec_dir / "spec.json", {**f.spec, "inputPath": os.fspath(f.path.resolve())})
-        try:
-            (f.spec_dir / "manifest.json").unlink()
-        except FileNotFoundError:
-            pass
-        if f.state is None:
-            f.state = PushCheckpoint(path=f.spec_dir / "state.json", input_sha256=f.input_sha, dataset_id=dataset_id)
-        f.state.status = "in_progress"
-        f.state.save()
-        f.skip = min(f.state.items_done, f.total)
+        f.begin(dataset_id)
     resumed = sum(f.skip for _, f in pending)
     run = _Tally()
 
@@ -608,25 +646,7 @@ def push_files(
         raise
     version = latest_dataset_version(client, dataset_id)
     for _, f in pending:
-        assert f.state is not None
-        f.state.items_done = f.total
-        f.state.status = "completed"
-        f.state.save()
-        write_json_atomic(
-            f.spec_dir / "manifest.json",
-            {
-                "schemaVersion": CHECKPOINT_SCHEMA_VERSION,
-                "status": "completed",
-                "specDir": os.fspath(f.spec_dir),
-                "inputPath": os.fspath(f.path),
-                "objectUrl": url,
-                "rowsUploaded": f.skip + f.tally.rows,
-                "batches": f.state.batches_done,
-                "bytesSent": f.state.bytes_sent,
-                "version": version,
-                "completedAt": int(time.time()),
-            },
-        )
+        f.complete(version, url)
 
     resolve_requests = _resolve_requests(target)
 

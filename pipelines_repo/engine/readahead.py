@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+__all__ = ["read_ahead"]
+
 T = TypeVar("T")
 
 _ITEM, _DONE, _ERROR = range(3)

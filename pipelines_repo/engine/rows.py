@@ -26,20 +26,20 @@ JSON>#<k>")`` (``k`` counts earlier id-less rows with the same content).
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from .errors import PipelineError
+from .jsonl import canonical_json
+
 __all__ = [
-    "ALLOWED_ROW_FIELDS",
     "NOT_OBJECT_ROW",
     "ROW_ID_NAMESPACE",
     "DuplicateRowIdError",
     "RowPreparer",
     "RowValidationError",
     "TransformRowError",
-    "canonical_json",
     "iter_batches",
     "normalize_result",
     "prepare_rows",
@@ -83,11 +83,11 @@ _SYSTEM_FIELDS = {
 }
 
 
-class TransformRowError(ValueError):
+class TransformRowError(PipelineError, ValueError):
     """A transform returned something that is not a dataset row (bt's normalization errors)."""
 
 
-class RowValidationError(ValueError):
+class RowValidationError(PipelineError, ValueError):
     """A row failed dataset validation; ``errors`` lists each problem."""
 
     def __init__(self, index: int, row_id: Any, errors: list[str]):
@@ -227,11 +227,6 @@ def validate_row(row: Any) -> list[str]:
                 f"row is not JSON-serializable ({exc}); return only str, number, bool, None, list and dict values"
             )
     return errors
-
-
-def canonical_json(value: Any) -> str:
-    """Compact JSON with sorted keys (bt's serde_json ``Value`` output); NaN/inf rejected."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def row_json_bytes(row: Any) -> bytes:

@@ -35,6 +35,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .errors import PipelineError
+
 __all__ = [
     "DEFAULT_START_DATE",
     "DatasetPipeline",
@@ -44,8 +46,6 @@ __all__ = [
     "Scope",
     "SourceSpec",
     "TargetSpec",
-    "compute_code_version",
-    "format_validation_error",
     "options_for",
     "parse_options",
     "spec_from_definition",
@@ -238,7 +238,7 @@ class PipelineOptions(BaseModel):
         return list(cls.model_fields)
 
 
-class PipelineOptionsError(TypeError, ValueError):
+class PipelineOptionsError(PipelineError, TypeError, ValueError):
     """An unknown or invalid orchestration option passed to :func:`DatasetPipeline`."""
 
 

@@ -27,6 +27,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from .errors import PipelineError
+
 try:  # the SDK's span type, so user code gets the same objects as under bt
     from braintrust.trace import SpanData
 except ImportError:  # pragma: no cover - the SDK is a dependency; keep a compatible fallback
@@ -58,22 +60,14 @@ except ImportError:  # pragma: no cover - the SDK is a dependency; keep a compat
             return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-__all__ = [
-    "FetchTrace",
-    "PipelineTrace",
-    "SpanData",
-    "TraceUnavailableError",
-    "TraceCache",
-    "normalize_span_filters",
-    "span_matches",
-]
+__all__ = ["FetchTrace", "PipelineTrace", "TraceCache", "TraceUnavailableError"]
 
 FetchTrace = Callable[[str], "list[dict[str, Any]] | Awaitable[list[dict[str, Any]]]"]
 
 _FILTER_FIELDS = ("span_type", "name", "has_error", "metadata", "duration")
 
 
-class TraceUnavailableError(RuntimeError):
+class TraceUnavailableError(PipelineError, RuntimeError):
     """The trace's spans were not prefetched and there is no way to fetch them."""
 
 

@@ -1,10 +1,7 @@
 """Run the user's transform over pulled items, streaming, with bt's argument semantics.
 
-Items are :class:`TransformItem`: a ref in bt's ``pulled.jsonl`` shape (``root_span_id``, ``id``
-in span scope, ``origin``) plus, when the pull stage embedded them, the span's payload
-(``span``, span scope) or the trace's spans (``spans``, trace scope). In ``pulled.jsonl`` these
-travel as extra keys ``"span"`` / ``"spans"`` beside the ref keys (bt ignores unknown keys), see
-:meth:`TransformItem.from_json` / :meth:`TransformItem.to_json`.
+Items are :class:`engine.items.TransformItem` (a bt ref plus the span's payload or the trace's
+spans, as the pull stage embedded them), or ``pulled.jsonl`` dicts.
 
 :func:`transform_items` streams: at most ``2 * max_concurrency`` items are in flight, at most
 ``max_concurrency`` transform calls run at once, and rows come out in input order. Async
@@ -45,17 +42,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .rows import RowValidationError, canonical_json, normalize_result, ref_fallback_id, validate_row
+from .errors import PipelineError
+from .items import TransformItem
+from .jsonl import canonical_json
+from .rows import RowValidationError, normalize_result, ref_fallback_id, validate_row
 from .spec import PipelineSpec
 from .trace import FetchTrace, PipelineTrace, TraceCache
 
 __all__ = [
-    "PULLED_SPANS_KEY",
-    "PULLED_SPAN_KEY",
     "SourceSpanNotFoundError",
     "TraceFactory",
     "TransformError",
-    "TransformItem",
     "TransformStats",
     "TransformStream",
     "call_args",
@@ -63,92 +60,47 @@ __all__ = [
     "transform_items",
 ]
 
-PULLED_SPAN_KEY = "span"
-PULLED_SPANS_KEY = "spans"
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Frames trimmed from a failing transform's traceback: this module's own (by file, so the check
+# follows the code wherever it moves) and the event loop / thread pool machinery around the call.
+_OWN_FILES = frozenset({os.path.abspath(__file__)})
 _STDLIB_DIRS = tuple(
     os.path.dirname(os.path.abspath(module.__file__)) + os.sep for module in (asyncio, concurrent.futures)
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TransformItem:
-    """One candidate: a bt ref plus the span payload (span scope) or the trace's spans (trace scope)."""
-
-    ref: Mapping[str, Any]
-    span: Mapping[str, Any] | None = None
-    spans: list[Mapping[str, Any]] | None = None
-
-    @property
-    def root_span_id(self) -> str | None:
-        value = self.ref.get("root_span_id")
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def id(self) -> str | None:
-        """The source span row id (span scope), like bt's runner: only a non-empty string counts."""
-        value = self.ref.get("id")
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def origin(self) -> dict[str, Any] | None:
-        value = self.ref.get("origin")
-        return dict(value) if isinstance(value, Mapping) else None
-
-    @property
-    def object_id(self) -> str | None:
-        origin = self.ref.get("origin")
-        value = origin.get("object_id") if isinstance(origin, Mapping) else None
-        return value if isinstance(value, str) else None
-
-    def describe(self) -> str:
-        parts = [f"root_span_id={self.ref.get('root_span_id')!r}"]
-        if "id" in self.ref:
-            parts.append(f"id={self.ref.get('id')!r}")
-        return " ".join(parts)
-
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> TransformItem:
-        """From a ``pulled.jsonl`` line: ref keys plus optional ``span`` / ``spans``."""
-        if not isinstance(value, Mapping):
-            raise ValueError(f"pulled ref must be a JSON object (got {type(value).__name__})")
-        ref = {key: val for key, val in value.items() if key not in (PULLED_SPAN_KEY, PULLED_SPANS_KEY)}
-        span = value.get(PULLED_SPAN_KEY)
-        spans = value.get(PULLED_SPANS_KEY)
-        return cls(
-            ref=ref,
-            span=span if isinstance(span, Mapping) else None,
-            spans=list(spans) if isinstance(spans, list) else None,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        out = dict(self.ref)
-        if self.span is not None:
-            out[PULLED_SPAN_KEY] = dict(self.span)
-        if self.spans is not None:
-            out[PULLED_SPANS_KEY] = [dict(span) for span in self.spans]
-        return out
-
-
-class TransformError(RuntimeError):
-    """The transform failed on one ref (``fail`` policy), or the error rate was exceeded."""
+class TransformError(PipelineError, RuntimeError):
+    """The transform failed on one ref (``fail`` policy: ``pipeline``, ``ref``, ``error`` and the
+    user's ``traceback_text`` are set), or the error rate was exceeded (only the message)."""
 
     def __init__(
         self,
         message: str,
         *,
+        pipeline: str | None = None,
         ref: Mapping[str, Any] | None = None,
         error: str | None = None,
         traceback_text: str | None = None,
     ):
         super().__init__(message)
+        self.pipeline = pipeline
         self.ref = dict(ref) if ref is not None else None
         self.error = error
         self.traceback_text = traceback_text
 
+    def describe(self) -> str:
+        """One line: the pipeline, the ref and the error, without the traceback (``-v`` shows it)."""
+        if self.error is None:
+            return str(self).splitlines()[0]
+        ref = self.ref or {}
+        where = " ".join(f"{k}={ref[k]!r}" for k in ("root_span_id", "id") if k in ref)
+        return (
+            f"the transform of pipeline {self.pipeline!r} failed for ref {where}: {self.error}. Fix: fix the "
+            "transform (rerun with -v for the traceback), or pass --on-error skip to record failing refs "
+            "in errors.jsonl and continue."
+        )
 
-class SourceSpanNotFoundError(LookupError):
+
+class SourceSpanNotFoundError(PipelineError, LookupError):
     """bt: ``Source span row '<id>' was not found in hydrated trace.``"""
 
 
@@ -259,10 +211,7 @@ def _format_traceback(exc: BaseException) -> str:
     frames = [
         frame
         for frame in te.stack
-        if not (
-            os.path.dirname(os.path.abspath(frame.filename)) == _PACKAGE_DIR
-            and os.path.basename(frame.filename) in ("transform.py",)
-        )
+        if os.path.abspath(frame.filename) not in _OWN_FILES
         and not os.path.abspath(frame.filename).startswith(_STDLIB_DIRS)
     ]
     te.stack = traceback.StackSummary.from_list(frames)
@@ -450,6 +399,7 @@ class TransformStream(Iterator[dict[str, Any]]):
                     f"Transform of pipeline {self.spec.name!r} failed for ref {item.describe()}: {outcome.error}\n"
                     f"Original traceback:\n{outcome.traceback}"
                     "Fix the transform, or set on_error='skip' to record failing refs in errors.jsonl and continue.",
+                    pipeline=self.spec.name,
                     ref=item.ref,
                     error=outcome.error,
                     traceback_text=outcome.traceback,

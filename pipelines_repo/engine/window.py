@@ -28,11 +28,8 @@ __all__ = [
     "combine_filter_parts",
     "discovery_filter",
     "format_timestamp",
-    "parse_duration_seconds",
     "parse_timestamp",
     "parse_window",
-    "root_span_ids_filter",
-    "window_containing",
 ]
 
 #: bt's default ``--window``.
@@ -256,17 +253,3 @@ class WindowIndex:
         if at >= 0 and self._sorted[at].contains(moment):
             return self._sorted[at]
         return None
-
-
-def window_containing(created: Any, windows: Iterable[TimeWindow]) -> TimeWindow | None:
-    """The first of ``windows`` holding the timestamp text ``created`` (see :class:`WindowIndex`,
-    which callers looking up many timestamps should build once)."""
-    return WindowIndex(windows).find(created)
-    try:
-        moment = parse_timestamp(created)
-    except ValueError:
-        return None
-    for window in windows:
-        if window.contains(moment):
-            return window
-    return None

@@ -24,9 +24,11 @@ from typing import Any
 
 import dagster as dg
 
-from ..engine.artifacts import manifest_source_org, read_jsonl
+from ..engine.artifacts import manifest_source_org
+from ..engine.jsonl import read_jsonl
 from ..engine.push import resolve_target
 from ..engine.spec import PipelineSpec
+from ..engine.stages import TransformStageResult
 from ..engine.window import TimeWindow
 from .checks import build_check_results, build_check_specs, inspect_rows, partition_rows
 from .partitions import windows_for_keys
@@ -92,6 +94,23 @@ def _version_value(version: str | None) -> str:
 
 def _range_label(keys: Sequence[str]) -> str:
     return keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]} ({len(keys)} partitions)"
+
+
+def _transformed_meta(result: TransformStageResult, window: TimeWindow) -> dict[str, Any]:
+    """One partition's ``transformed_rows`` metadata."""
+    meta: dict[str, Any] = {
+        "dagster/row_count": result.stats.rows,
+        "candidates": result.stats.candidates,
+        "rows": result.stats.rows,
+        "skipped": result.stats.skipped,
+        "error_rate": float(result.stats.error_rate),
+        "transformed_jsonl": dg.MetadataValue.path(os.fspath(result.out)),
+        "preview": _preview(result.out),
+        **_window_meta(window),
+    }
+    if result.stats.skipped:
+        meta["errors_jsonl"] = dg.MetadataValue.path(os.fspath(result.errors_path))
+    return meta
 
 
 def build_pipeline_assets(
@@ -169,19 +188,7 @@ def build_pipeline_assets(
             parts.append(partition_rows(key, result.out, stats, result.errors_path))
             for name in ("candidates", "rows", "skipped", "requests"):
                 totals[name] += int(stats.get(name) or 0)
-            meta: dict[str, Any] = {
-                "dagster/row_count": result.stats.rows,
-                "candidates": result.stats.candidates,
-                "rows": result.stats.rows,
-                "skipped": result.stats.skipped,
-                "error_rate": float(result.stats.error_rate),
-                "transformed_jsonl": dg.MetadataValue.path(os.fspath(result.out)),
-                "preview": _preview(result.out),
-                **_window_meta(window),
-            }
-            if result.stats.skipped:
-                meta["errors_jsonl"] = dg.MetadataValue.path(os.fspath(result.errors_path))
-            context.add_asset_metadata(meta, partition_key=key)
+            context.add_asset_metadata(_transformed_meta(result, window), partition_key=key)
         report = inspect_rows(parts)
         checks = build_check_results(report, spec)
         failed = [c.check_name for c in checks if not c.passed]

@@ -1,18 +1,17 @@
 """Jobs, the nightly schedule and the late-data sensor of one pipeline.
 
-**Schedule** ``<pipeline>_schedule`` (default RUNNING): runs the pipeline's job for the last
-closed window, at ``schedule_hour:schedule_minute`` in the pipeline's timezone (daily), at
-``schedule_minute`` past every hour (hourly), or on Mondays at ``schedule_hour:schedule_minute``
-(weekly). Built with ``build_schedule_from_partitioned_job``, so the tick's partition is the
-window that ended last before the tick.
+**Schedule** ``<pipeline>_nightly`` (``BraintrustTranslator.get_schedule_name``; default RUNNING):
+runs the pipeline's job for the last closed window, at ``schedule_hour:schedule_minute`` in the
+pipeline's timezone (daily), at ``schedule_minute`` past every hour (hourly), or on Mondays at
+``schedule_hour:schedule_minute`` (weekly). Built with ``build_schedule_from_partitioned_job``, so
+the tick's partition is the window that ended last before the tick.
 
 **Late-data sensor** ``<pipeline>_late_data`` (default RUNNING, every 5 minutes): spans can land
-in (or be updated in) windows that were already pushed. Each tick asks the source project, over
-``/btql``, for rows with ``_xact_id > cursor`` and ``created`` within the lookback
-(``lookback_days`` back from now, rounded down to a window start), in span scope also matching the
-pipeline's filter, sorted by ``_xact_id`` ascending, at most ``max_pages`` pages of ``page_size``
-rows per tick (ticks stay short whatever the backlog; the rest is read on the next ticks). The
-changed rows' ``created`` map to partitions; the sensor requests a run of exactly those
+in (or be updated in) windows that were already pushed. Each tick scans the source project for
+changes (:func:`engine.changes.scan_changes`: rows with ``_xact_id > cursor`` and ``created``
+within the lookback, ``lookback_days`` back from now rounded down to a window start, at most
+``max_pages`` pages of ``page_size`` rows per tick). The changed rows' ``created`` map to
+partitions; the sensor requests a run of exactly those
 partitions whose ``dataset_version`` is already materialized and that lie in the lookback, with
 ``run_key = "<partition>:<cursor>"``, and records an ``AssetObservation`` on
 ``braintrust/<project>/logs`` per changed partition. The cursor is the highest ``_xact_id`` fully
@@ -24,8 +23,7 @@ any trace's transform output) and a span maps to the window holding its own ``cr
 """
 
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,28 +32,17 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
-from ..client import BraintrustClient
-from ..engine.hydrate import btql_pages, ident, project_logs_from
-from ..engine.pull import ResolvedSource, SourceProjectNotFoundError, resolve_source
+from ..engine.btql import max_xact, parse_xact, project_logs_from
+from ..engine.changes import DEFAULT_MAX_PAGES, LATE_DATA_QUERY_SOURCE, scan_changes
+from ..engine.pull import SourceProjectNotFoundError, resolve_source
 from ..engine.spec import PipelineSpec
-from ..engine.window import TimeWindow, combine_filter_parts, parse_timestamp
 from .partitions import lookback_start, partition_key_for_time
 from .resource import BraintrustResource
 from .translator import BraintrustTranslator
 
-__all__ = [
-    "LATE_DATA_QUERY_SOURCE",
-    "ChangeScan",
-    "build_job",
-    "build_late_data_sensor",
-    "build_schedule",
-    "current_max_xact",
-    "scan_changes",
-]
+__all__ = ["build_job", "build_late_data_sensor", "build_schedule"]
 
-LATE_DATA_QUERY_SOURCE = "bt_dagster_late_data"
 SENSOR_INTERVAL_SECONDS = 300
-DEFAULT_MAX_PAGES = 5
 
 
 def build_job(spec: PipelineSpec, translator: BraintrustTranslator) -> UnresolvedAssetJobDefinition:
@@ -88,106 +75,6 @@ def build_schedule(
         description=f"Runs `{spec.name}` for the last closed {opts.partitions} window, {when}.",
         default_status=dg.DefaultScheduleStatus.RUNNING,
         **kwargs,
-    )
-
-
-# -- change scanning (no Dagster here) ---------------------------------------------------------
-
-
-def _xact(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def current_max_xact(client: BraintrustClient, project_id: str) -> int | None:
-    """The source project's max ``_xact_id`` (one ``/btql`` query), None when it has no rows."""
-    query = {
-        "select": [{"alias": "_xact_id", "expr": ident("_xact_id")}],
-        "from": project_logs_from(project_id),
-        "sort": [{"expr": ident("_xact_id"), "dir": "desc"}],
-        "limit": 1,
-    }
-    rows = client.btql(query, query_source=LATE_DATA_QUERY_SOURCE).get("data") or []
-    return _xact(rows[0].get("_xact_id")) if rows else None
-
-
-@dataclass
-class ChangeScan:
-    """Rows added or changed after a cursor: ``cursor`` is the new one (highest fully processed
-    ``_xact_id``), ``times`` the ``created`` of each changed row up to it, ``exhausted`` whether
-    the backlog was read to the end in this scan."""
-
-    cursor: int
-    times: list[datetime] = field(default_factory=list)
-    rows: int = 0
-    pages: int = 0
-    exhausted: bool = True
-    split_transaction: bool = False
-
-
-def scan_changes(
-    client: BraintrustClient,
-    source: ResolvedSource,
-    *,
-    after: int,
-    since: datetime,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    page_size: int = 1000,
-) -> ChangeScan:
-    """Rows with ``_xact_id > after`` and ``created >= since`` (see the module doc)."""
-    parts = [
-        {"btql": f"_xact_id > '{after}'"},
-        TimeWindow.absolute(since, None).filter_part(),
-    ]
-    if source.scope == "span" and source.filter:
-        parts.append({"btql": source.filter})
-    query = {
-        "select": [{"alias": name, "expr": ident(name)} for name in ("_xact_id", "created", "id", "root_span_id")],
-        "from": project_logs_from(source.project_id),
-        "filter": combine_filter_parts([p for p in parts if p]),
-        "sort": [{"expr": ident("_xact_id"), "dir": "asc"}],
-    }
-    seen: list[tuple[int, str | None]] = []
-    pages = 0
-    exhausted = True
-    page_iter: Iterator[list[dict[str, Any]]] = btql_pages(
-        client, query, page_limit=page_size, query_source=LATE_DATA_QUERY_SOURCE
-    )
-    for page in page_iter:
-        pages += 1
-        for row in page:
-            xact = _xact(row.get("_xact_id"))
-            if xact is not None:
-                seen.append((xact, row.get("created")))
-        if pages >= max_pages:
-            exhausted = len(page) < page_size
-            break
-    if hasattr(page_iter, "close"):
-        page_iter.close()  # type: ignore[union-attr]
-    if not seen:
-        return ChangeScan(cursor=after, pages=pages)
-    last = seen[-1][0]
-    split = False
-    if exhausted:
-        cursor = max(x for x, _ in seen)
-    else:
-        below = [x for x, _ in seen if x < last]
-        if below:
-            cursor = max(below)  # the last transaction may continue on the next page
-        else:
-            cursor, split = last, True  # one transaction larger than a tick's budget
-    times = []
-    for xact, created in seen:
-        if xact <= cursor and isinstance(created, str):
-            try:
-                times.append(parse_timestamp(created))
-            except ValueError:
-                continue
-    return ChangeScan(
-        cursor=cursor, times=times, rows=sum(1 for x, _ in seen if x <= cursor), pages=pages,
-        exhausted=exhausted, split_transaction=split,
     )
 
 
@@ -224,9 +111,9 @@ def build_late_data_sensor(
             source = resolve_source(client, spec.source)
         except SourceProjectNotFoundError as exc:
             return dg.SkipReason(f"{exc} (plane: {braintrust.plane_description()})")
-        after = _xact(context.cursor)
+        after = parse_xact(context.cursor)
         if after is None:  # first tick (or an unreadable cursor): start from "now"
-            current = current_max_xact(client, source.project_id)
+            current = max_xact(client, project_logs_from(source.project_id), query_source=LATE_DATA_QUERY_SOURCE)
             if current is None:
                 return dg.SkipReason(f"source project {source.project_name!r} has no logs yet; cursor not set")
             return dg.SensorResult(

@@ -29,7 +29,7 @@ from typing import Any
 
 import dagster as dg
 
-from ..engine.artifacts import JsonlError, read_jsonl
+from ..engine.jsonl import JsonlError, read_jsonl
 from ..engine.rows import RowValidationError, TransformRowError, validate_row
 from ..engine.spec import PipelineSpec
 
@@ -37,10 +37,12 @@ __all__ = [
     "CHECK_ERROR_RATE",
     "CHECK_ROWS_VALID",
     "CHECK_UNIQUE_IDS",
+    "PartitionRows",
     "RowsReport",
     "build_check_results",
     "build_check_specs",
     "inspect_rows",
+    "partition_rows",
 ]
 
 CHECK_ROWS_VALID = "rows_valid"

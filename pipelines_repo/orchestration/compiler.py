@@ -36,6 +36,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
+from ..engine.errors import PipelineError
 from ..engine.loader import PipelineLoadError, discover_pipelines
 from ..engine.spec import PipelineSpec
 from .assets import build_pipeline_assets
@@ -64,22 +65,16 @@ ERRORS_GROUP = "_errors"
 BROKEN_FILES_SENSOR = "broken_pipeline_files"
 
 
-class PipelineCompileError(ValueError):
+class PipelineCompileError(PipelineError, ValueError):
     """A pipeline loaded but cannot be compiled next to the others (names collide)."""
 
-    def __init__(self, path: Path | None, cause: str, fix: str):
-        self.path = path
-        self.cause = cause
-        self.fix = fix
-        where = f"{os.fspath(path)}: " if path is not None else ""
-        super().__init__(f"{where}{cause} {fix}")
 
-
-class PipelineDefinitionsError(RuntimeError):
+class PipelineDefinitionsError(PipelineError, RuntimeError):
     """Strict mode: some pipeline files are broken (the message lists each file and cause)."""
 
 
-Problem = PipelineLoadError | PipelineCompileError
+#: A broken file or pipeline: a :class:`PipelineLoadError` or a :class:`PipelineCompileError`.
+Problem = PipelineError
 
 
 def default_pipelines_dir() -> Path:
@@ -111,10 +106,10 @@ def _check_names(specs: Sequence[PipelineSpec], translator: BraintrustTranslator
         if other is not None:
             problems.append(
                 PipelineCompileError(
-                    spec.file,
                     f"pipeline {spec.name!r} and pipeline {other.name!r} (in {other.file}) both compile to the "
                     f"Dagster name {prefix!r} (asset keys {prefix}/..., ops {prefix}__...), so {spec.name!r} was not loaded.",
-                    "Rename one of the two pipelines (names differing only in case or punctuation collide).",
+                    path=spec.file,
+                    fix="Rename one of the two pipelines (names differing only in case or punctuation collide).",
                 )
             )
             continue
@@ -128,10 +123,10 @@ def _check_names(specs: Sequence[PipelineSpec], translator: BraintrustTranslator
             ext, (label, owner) = clash
             problems.append(
                 PipelineCompileError(
-                    spec.file,
                     f"pipeline {spec.name!r} uses {ext.label} and pipeline {owner.name!r} (in {owner.file}) uses "
                     f"{label}; both map to the asset key {ext.key.to_user_string()!r}, so {spec.name!r} was not loaded.",
-                    "Rename one of the Braintrust projects/datasets (names differing only in case or punctuation collide).",
+                    path=spec.file,
+                    fix="Rename one of the Braintrust projects/datasets (names differing only in case or punctuation collide).",
                 )
             )
             continue
@@ -149,7 +144,7 @@ def _error_asset(problem: Problem, taken: set[str]) -> dg.AssetSpec:
     while name in taken:
         name, n = f"{stem}_{n}", n + 1
     taken.add(name)
-    kind = "failed to load" if isinstance(problem, PipelineLoadError) else "could not be compiled"
+    kind = "could not be compiled" if isinstance(problem, PipelineCompileError) else "failed to load"
     metadata: dict[str, object] = {"error": str(problem), "cause": problem.cause, "fix": problem.fix or ""}
     if path is not None:
         metadata["file"] = dg.MetadataValue.path(os.fspath(path))
@@ -197,9 +192,9 @@ def compile_pipelines(
         except Exception as exc:  # noqa: BLE001 - reported like a broken file
             out.problems.append(
                 PipelineCompileError(
-                    spec.file,
                     f"pipeline {spec.name!r} could not be compiled: {type(exc).__name__}: {exc}.",
-                    "Check the pipeline's orchestration options.",
+                    path=spec.file,
+                    fix="Check the pipeline's orchestration options.",
                 )
             )
     out.specs = [spec for spec, _, _ in built]

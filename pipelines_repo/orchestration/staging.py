@@ -1,5 +1,8 @@
 """Per-partition staging in bt's artifact layout, over the engine's stages (no Dagster imports).
 
+This module has no Dagster code: it is an engine concern (bt-sync files per partition window),
+kept in this room because only the Dagster assets use it and its root is ``$DAGSTER_HOME``.
+
 Each pipeline partition has one directory, computed offline from the pipeline and the window::
 
     $DAGSTER_HOME/bt-sync/dataset_pipeline_<pipeline name>/<sha256(partition pull spec)[:12]>/
@@ -19,7 +22,7 @@ Stages:
   ref line) and ``pulled.spans.jsonl`` (payload sidecar), then one ``pull.manifest.json`` per
   partition. Span scope splits on the span's ``created``; trace scope on the trace origin's
   ``created`` when it falls inside the swept range, else on the discovering span's.
-- :func:`transform_partition`: ``engine.run.transform_stage`` on the partition's ``pulled.jsonl``.
+- :func:`transform_partition`: ``engine.stages.transform_stage`` on the partition's ``pulled.jsonl``.
 - :func:`push_partitions`: ``engine.push.push_files`` of the partitions' ``transformed.jsonl``
   (the CLI's ``push`` path, checkpointed per partition, rows of many partitions sharing batches);
   a partition whose checkpoint says it already completed is pushed again, so re-materializing a
@@ -41,19 +44,15 @@ from ..engine.artifacts import (
     ERRORS_FILE,
     StageArtifact,
     build_pull_spec,
-    jsonl_line,
     pull_artifact,
     read_stage_manifest,
-    sha256_file,
 )
+from ..engine.errors import PipelineError
+from ..engine.jsonl import canonical_json, sha256_file
 from ..engine.pull import PullStats, ResolvedSource, resolve_source
 from ..engine.push import PushFilesResult, ResolvedTarget, push_files
-from ..engine.run import (
-    TransformStageResult,
-    payloads_path_for,
-    pull_partitions,
-    transform_stage,
-)
+from ..engine.run import pull_partitions
+from ..engine.stages import TransformStageResult, payloads_path_for, transform_stage
 from ..engine.spec import PipelineSpec, SourceSpec
 from ..engine.window import TimeWindow, WindowIndex
 from ..settings import dagster_home
@@ -75,7 +74,7 @@ PULLED_FILE = "pulled.jsonl"
 TRANSFORMED_FILE = "transformed.jsonl"
 
 
-class MissingStageOutputError(FileNotFoundError):
+class MissingStageOutputError(PipelineError, FileNotFoundError):
     """A stage's input partition was never staged (or its staging was removed)."""
 
 
@@ -168,7 +167,7 @@ class _Writers:
                 old.close()
         else:
             self._open.move_to_end(path)
-        handle.write(jsonl_line(value) + "\n")
+        handle.write(canonical_json(value) + "\n")
 
     def close(self) -> None:
         while self._open:

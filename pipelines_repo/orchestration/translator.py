@@ -9,7 +9,8 @@ One pipeline compiles to::
 Key components are Braintrust names made safe for Dagster (:func:`sanitize_name`): lower case,
 every run of characters outside ``[a-z0-9_]`` becomes one ``_`` (``"Customer Support"`` ->
 ``customer_support``, ``"support-cases"`` -> ``support_cases``). Two different names can map to
-one component; the compiler detects that and names both pipelines (``KeyCollisionError``).
+one component; the compiler detects that and names both pipelines (a ``PipelineCompileError``,
+reported like a broken file: see ``compiler.py``).
 
 Subclass :class:`BraintrustTranslator` and override ``get_*`` to change keys, groups, tags or
 descriptions; the compiler calls nothing else.
@@ -30,6 +31,7 @@ __all__ = [
     "KIND",
     "STAGES",
     "BraintrustTranslator",
+    "ExternalName",
     "Stage",
     "sanitize_name",
 ]
