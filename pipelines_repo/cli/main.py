@@ -1,11 +1,11 @@
-"""`bt-dagster`: the bt-compatible pipeline commands and the local data plane commands."""
+"""`bt-dagster`: the bt-compatible pipeline and dataset commands, and the local data plane commands."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import local, pipeline
+from . import datasets, local, pipeline
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(commands)
-    pipeline.register(commands)
+    group = commands.add_parser("datasets", help="dataset commands: bt's, plus upload, schema, versions, diff, copy")
+    dsub = group.add_subparsers(dest="datasets_command", required=True, metavar="SUBCOMMAND")
+    pipeline.register(dsub)
+    datasets.register(dsub)
     return parser
 
 

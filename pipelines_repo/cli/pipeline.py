@@ -110,9 +110,8 @@ def _add_transform(parser: argparse.ArgumentParser) -> None:
                        help="fail on the first transform error, or skip it and record it in errors.jsonl")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    datasets = commands.add_parser("datasets", help="dataset commands (bt-compatible)")
-    dsub = datasets.add_subparsers(dest="datasets_command", required=True, metavar="SUBCOMMAND")
+def register(dsub: argparse._SubParsersAction) -> None:
+    """Add ``pipeline run|pull|transform|push`` to the ``datasets`` group."""
     pipeline = dsub.add_parser(
         "pipeline", help="run dataset pipelines: source project logs -> transform -> dataset",
     )

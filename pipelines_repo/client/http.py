@@ -381,6 +381,68 @@ class BraintrustClient:
             f"/v1/dataset/{_q(dataset_id)}", endpoint="GET /v1/dataset/{id}", what=f"dataset id {dataset_id!r}"
         )
 
+    def list_datasets(self, project_id: str) -> list[dict]:
+        """Every dataset of the project (``GET /v1/dataset?project_id=``), newest first."""
+        params = {"project_id": project_id}
+        if self.org_name:
+            params["org_name"] = self.org_name
+        return self._get_json("/v1/dataset", endpoint="GET /v1/dataset", params=params).get("objects") or []
+
+    def replace_dataset_metadata(self, dataset_id: str, metadata: Mapping[str, Any]) -> dict:
+        """``PATCH /v1/dataset/{id}`` with ``{"metadata": ...}``. Braintrust deep-merges object fields
+        and cannot remove keys; the local plane does the same."""
+        return self._request_json(
+            "PATCH", f"/v1/dataset/{_q(dataset_id)}", {"metadata": dict(metadata)},
+            endpoint="PATCH /v1/dataset/{id}", what=f"dataset id {dataset_id!r}",
+        )
+
+    def delete_dataset(self, dataset_id: str) -> dict:
+        """``DELETE /v1/dataset/{id}``."""
+        return self._request_json(
+            "DELETE", f"/v1/dataset/{_q(dataset_id)}", None, endpoint="DELETE /v1/dataset/{id}", what=f"dataset id {dataset_id!r}"
+        )
+
+    def list_dataset_snapshots(self, dataset_id: str) -> list[dict]:
+        """The dataset's snapshots, newest first (``GET /v1/dataset_snapshot?dataset_id=``)."""
+        body = self._get_json("/v1/dataset_snapshot", endpoint="GET /v1/dataset_snapshot", params={"dataset_id": dataset_id})
+        return body.get("objects") or []
+
+    def create_dataset_snapshot(
+        self, dataset_id: str, name: str, xact_id: str, description: str | None = None
+    ) -> tuple[dict, bool]:
+        """``POST /v1/dataset_snapshot``: (snapshot, found_existing), the latter from ``x-bt-found-existing``."""
+        payload: dict[str, Any] = {"dataset_id": dataset_id, "name": name, "xact_id": str(xact_id)}
+        if description is not None:
+            payload["description"] = description
+        self._ensure_login()
+        response = self._send("POST", f"{self._api_url}/v1/dataset_snapshot", endpoint="POST /v1/dataset_snapshot",
+                              json_body=payload, what=f"dataset id {dataset_id!r}")
+        found = response.headers.get("x-bt-found-existing", "").lower() == "true"
+        return self._decode(response, "POST /v1/dataset_snapshot"), found
+
+    def delete_dataset_snapshot(self, snapshot_id: str) -> dict:
+        return self._request_json(
+            "DELETE", f"/v1/dataset_snapshot/{_q(snapshot_id)}", None,
+            endpoint="DELETE /v1/dataset_snapshot/{id}", what=f"snapshot id {snapshot_id!r}",
+        )
+
+    def restore_dataset_preview(self, dataset_id: str, version: str) -> dict:
+        """``POST /v1/dataset/{id}/restore/preview`` -> ``{rows_to_restore, rows_to_delete}``."""
+        return self._post_json(f"/v1/dataset/{_q(dataset_id)}/restore/preview", {"version": str(version)},
+                               endpoint="POST /v1/dataset/{id}/restore/preview", what=f"dataset id {dataset_id!r}")
+
+    def restore_dataset(self, dataset_id: str, version: str) -> dict:
+        """``POST /v1/dataset/{id}/restore`` -> ``{xact_id, rows_restored, rows_deleted}``."""
+        return self._post_json(f"/v1/dataset/{_q(dataset_id)}/restore", {"version": str(version)},
+                               endpoint="POST /v1/dataset/{id}/restore", what=f"dataset id {dataset_id!r}")
+
+    def dataset_history(self, dataset_id: str) -> list[dict]:
+        """Every version of the dataset with its counts: the local plane's ``GET /local/dataset/{id}/versions``.
+        Braintrust's API has no such listing: there this raises NotFoundError."""
+        body = self._get_json(f"/local/dataset/{_q(dataset_id)}/versions", endpoint="GET /local/dataset/{id}/versions",
+                              what=f"dataset id {dataset_id!r}")
+        return body.get("versions") or []
+
     def insert_dataset_events(self, dataset_id: str, events: Iterable[Mapping[str, Any]]) -> list[str]:
         """``POST /v1/dataset/{id}/insert`` in batches of ``max_rows``; returns the row ids in order.
 
@@ -594,6 +656,11 @@ class BraintrustClient:
     def _post_json(self, path: str, payload: Any, *, endpoint: str, what: str | None = None) -> dict:
         self._ensure_login()
         response = self._send("POST", f"{self._api_url}{path}", endpoint=endpoint, json_body=payload, what=what)
+        return self._decode(response, endpoint)
+
+    def _request_json(self, method: str, path: str, payload: Any, *, endpoint: str, what: str | None = None) -> dict:
+        self._ensure_login()
+        response = self._send(method, f"{self._api_url}{path}", endpoint=endpoint, json_body=payload, what=what)
         return self._decode(response, endpoint)
 
     def _decode(self, response: httpx.Response, endpoint: str) -> Any:

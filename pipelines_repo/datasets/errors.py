@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from ..engine.errors import PipelineError
 
-class DatasetError(Exception):
-    """A dataset command cannot go on. ``str()`` is ``<where>: <cause>. Fix: <fix>``."""
+
+class DatasetError(PipelineError):
+    """A dataset command cannot go on. ``str()`` is ``<where>: <cause>. Fix: <fix>``; ``where`` names
+    the file and line, the dataset or the flag concerned."""
 
     def __init__(self, where: str, cause: str, fix: str):
-        self.where, self.cause, self.fix = where, cause, fix
-        super().__init__(f"{where}: {cause}. Fix: {fix}")
+        self.where = where
+        super().__init__(cause, fix=fix, message=f"{where}: {cause}. Fix: {fix}")
 
 
 class DatasetFileError(DatasetError):

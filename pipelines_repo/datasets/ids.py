@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ..engine.rows import canonical_json
+from ..engine.jsonl import canonical_json
 
 __all__ = ["CONTENT_FIELDS", "UPLOAD_ID_NAMESPACE", "content_digest", "content_of", "input_id"]
 

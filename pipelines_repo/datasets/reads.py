@@ -13,16 +13,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..client import BraintrustClient
-from ..engine.hydrate import MAX_IDS_PER_QUERY, btql_pages, ident, in_filter
+from ..engine.btql import btql_pages, dataset_from, ident, in_filter
+from ..engine.hydrate import MAX_IDS_PER_QUERY
 from ..engine.window import combine_filter_parts
 
-__all__ = ["ROW_FIELDS", "dataset_from", "iter_rows", "rows_by_id"]
+__all__ = ["ROW_FIELDS", "iter_rows", "rows_by_id"]
 
 ROW_FIELDS = ("id", "input", "expected", "metadata", "tags", "origin", "_xact_id", "created")
-
-
-def dataset_from(dataset_id: str) -> dict[str, Any]:
-    return {"op": "function", "name": ident("dataset"), "args": [{"op": "literal", "value": dataset_id}]}
 
 
 def _query(dataset_id: str, fields: Sequence[str], filter_: dict[str, Any] | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from ..engine.rows import canonical_json
+from ..engine.jsonl import canonical_json
 from .errors import DatasetError
 from .ids import content_digest
 

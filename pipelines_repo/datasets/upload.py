@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..client import BraintrustClient, NotFoundError
-from ..engine.artifacts import JsonlWriter
+from ..engine.jsonl import JsonlWriter
 from ..engine.push import ResolvedTarget, latest_dataset_version, push_file, resolve_target
 from ..engine.rows import validate_row
 from ..engine.spec import TargetSpec

@@ -372,6 +372,7 @@ def push_rows(
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     max_workers: int = DEFAULT_PUSH_WORKERS,
     on_progress: ProgressFn | None = None,
+    allow_deletes: bool = False,
 ) -> PushResult:
     """Stream ``rows`` into the target dataset (see the module doc); no checkpoint (a re-run
     of the same rows replaces them). An invalid or duplicate row raises
@@ -379,7 +380,7 @@ def push_rows(
     _check_batch_limits(batch_rows, batch_bytes, max_workers)
     resolved = resolve_target(client, target, default_org=default_org)
     dataset_id = resolved.dataset_id
-    preparer = RowPreparer()
+    preparer = RowPreparer(allow_deletes=allow_deletes)
     tally = _Tally()
 
     def prepared() -> Iterator[tuple[dict[str, Any], int, int]]:
@@ -539,11 +540,11 @@ class PushFilesResult:
     requests: int
 
 
-def _validate_file(path: Path) -> tuple[str, int]:
+def _validate_file(path: Path, allow_deletes: bool = False) -> tuple[str, int]:
     """Content hash and item count of a push input, every row validated (nothing uploaded)."""
     if not path.is_file():
         raise PushInputError(f"push input {os.fspath(path)!r} not found. Fix: run `transform` first or pass --in <file>.")
-    preparer = RowPreparer()
+    preparer = RowPreparer(allow_deletes=allow_deletes)
     total = 0
     for value, item, line in _iter_file_rows(path):
         try:
@@ -568,6 +569,7 @@ def push_files(
     max_workers: int = DEFAULT_PUSH_WORKERS,
     on_progress: ProgressFn | None = None,
     on_commit: Callable[[PushCheckpoint], None] | None = None,
+    allow_deletes: bool = False,
 ) -> PushFilesResult:
     """Push several ``transformed.jsonl`` files into one dataset, their rows sharing batches
     (a backfill of 365 small windows is a few uploads, not 365), each file keeping its own
@@ -580,7 +582,7 @@ def push_files(
     """
     _check_batch_limits(batch_rows, batch_bytes, max_workers)
     paths = [Path(p) for p in input_paths]
-    checked = [_validate_file(path) for path in paths]  # pass 1, before the target is touched
+    checked = [_validate_file(path, allow_deletes) for path in paths]  # pass 1, before the target is touched
 
     resolved = resolve_target(client, target, default_org=default_org)
     dataset_id = resolved.dataset_id
@@ -607,7 +609,7 @@ def push_files(
     # Pass 2: re-prepare every row (same ids and duplicate checks as pass 1), upload the rest.
     def prepared() -> Iterator[tuple[dict[str, Any], int, int, int]]:
         for source, f in pending:
-            preparer = RowPreparer()
+            preparer = RowPreparer(allow_deletes=allow_deletes)
             for value, item, line in _iter_file_rows(f.path):
                 out = preparer.prepare(value, item - 1)
                 if item <= f.skip:
@@ -686,6 +688,7 @@ def push_file(
     max_workers: int = DEFAULT_PUSH_WORKERS,
     on_progress: ProgressFn | None = None,
     on_commit: Callable[[PushCheckpoint], None] | None = None,
+    allow_deletes: bool = False,
 ) -> PushResult:
     """Push one ``transformed.jsonl`` file with a content-keyed checkpoint (:func:`push_files`
     of one file). Raises :class:`PushInputError` for a missing/invalid file and
@@ -693,7 +696,7 @@ def push_file(
     return push_files(
         client, [input_path], target, root=root, force=force, default_org=default_org,
         batch_rows=batch_rows, batch_bytes=batch_bytes, max_workers=max_workers,
-        on_progress=on_progress, on_commit=on_commit,
+        on_progress=on_progress, on_commit=on_commit, allow_deletes=allow_deletes,
     ).files[0]
 
 

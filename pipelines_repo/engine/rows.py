@@ -250,7 +250,10 @@ class RowPreparer:
     results can be discarded) so duplicate detection and deterministic ids see the same history.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_deletes: bool = False) -> None:
+        # Tombstones ({"id", "_object_delete": true}) are for dataset management (mirror uploads,
+        # row deletes); a pipeline's transform may not return them.
+        self.allow_deletes = allow_deletes
         # id -> index of its first row, keyed by a 128-bit digest of the id: a third of the memory
         # of keeping the id strings, with collisions far below one in 10^20 at 10^9 rows.
         self._seen: dict[int, int] = {}
@@ -276,22 +279,39 @@ class RowPreparer:
         """
         index = self.count if index is None else index
         self.count += 1
+        if self.allow_deletes and isinstance(row, Mapping) and row.get("_object_delete") is True:
+            return self._tombstone(row, index)
         errors = validate_row(row)
         if errors:
             raise RowValidationError(index, row.get("id") if isinstance(row, Mapping) else None, errors)
         row_id = row.get("id")
         if row_id is None:
             row_id = self._deterministic_id(row)
-        digest = int.from_bytes(hashlib.blake2b(row_id.encode("utf-8"), digest_size=16).digest(), "little")
-        first = self._seen.setdefault(digest, index)
-        if first != index:
-            raise DuplicateRowIdError(index, row_id, first)
+        self._check_duplicate(row_id, index)
         prepared: dict[str, Any] = {"id": row_id}
         for field in ("input", "expected", "metadata", "tags", "origin"):
             value = row.get(field)
             if value is not None:
                 prepared[field] = value
         return prepared
+
+
+    def _tombstone(self, row: Mapping[str, Any], index: int) -> dict[str, Any]:
+        row_id = row.get("id")
+        extra = sorted(set(row) - {"id", "_object_delete"})
+        if not isinstance(row_id, str) or not row_id or extra:
+            raise RowValidationError(index, row_id, [
+                "a delete row is exactly {'id': <non-empty string>, '_object_delete': true}"
+                + (f"; drop {', '.join(extra)}" if extra else "")
+            ])
+        self._check_duplicate(row_id, index)
+        return {"id": row_id, "_object_delete": True}
+
+    def _check_duplicate(self, row_id: str, index: int) -> None:
+        digest = int.from_bytes(hashlib.blake2b(row_id.encode("utf-8"), digest_size=16).digest(), "little")
+        first = self._seen.setdefault(digest, index)
+        if first != index:
+            raise DuplicateRowIdError(index, row_id, first)
 
 
 def prepare_rows(rows: Iterable[Any], *, preparer: RowPreparer | None = None) -> Iterator[dict[str, Any]]:
