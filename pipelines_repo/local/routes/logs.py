@@ -28,13 +28,17 @@ async def _require_object(request: Request, kind: str, object_id: str) -> None:
     await run(request, store_of(request).get_object, "dataset" if kind == "dataset" else "project", object_id)
 
 
+async def _listed(request: Request, what: str, field: str, need: str) -> tuple[str, str, list[Any]]:
+    """The object kind and id the path names, and the list the body carries in `field`."""
+    body = object_body(await json_body(request), what)
+    items = body.get(field)
+    if not isinstance(items, list):
+        raise BadInput(f"{what} body needs `{field}`: {need}")
+    return request.path_params["kind"], request.path_params["id"], items
+
+
 async def insert(request: Request) -> Response:
-    kind = request.path_params["kind"]
-    object_id = request.path_params["id"]
-    body = object_body(await json_body(request), "insert")
-    events = body.get("events")
-    if not isinstance(events, list):
-        raise BadInput("insert body needs `events`: a list of row objects")
+    kind, object_id, events = await _listed(request, "insert", "events", "a list of row objects")
     rows = [{**object_body(e, "event"), **_routing(kind, object_id)} for e in events]
     await _require_object(request, kind, object_id)
     _, row_ids = await run(request, store_of(request).write_rows, rows)
@@ -42,12 +46,9 @@ async def insert(request: Request) -> Response:
 
 
 async def feedback(request: Request) -> Response:
-    kind = request.path_params["kind"]
-    object_id = request.path_params["id"]
-    body = object_body(await json_body(request), "feedback")
-    items = body.get("feedback")
-    if not isinstance(items, list):
-        raise BadInput("feedback body needs `feedback`: a list of {id, scores?, expected?, comment?, metadata?, tags?}")
+    kind, object_id, items = await _listed(
+        request, "feedback", "feedback", "a list of {id, scores?, expected?, comment?, metadata?, tags?}"
+    )
     rows: list[dict[str, Any]] = []
     for item in items:
         item = object_body(item, "feedback item")
