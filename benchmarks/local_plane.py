@@ -33,7 +33,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines_repo.local.seed import generate_demo_logs  # noqa: E402
-from pipelines_repo.local.store import ORG_ID, canonical_time  # noqa: E402
+from pipelines_repo.local.query.times import canonical, parse_timestamp  # noqa: E402
+from pipelines_repo.local.store import ORG_ID  # noqa: E402
 
 RAW_SCHEMA = """
 CREATE TABLE spans (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, created TEXT NOT NULL, root_span_id TEXT,
@@ -58,7 +59,7 @@ def raw_insert(conn: sqlite3.Connection, batch: list[dict], xact: int) -> None:
     conn.executemany(
         "INSERT INTO spans(id, created, root_span_id, span_id, xact_id, data) VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (r["id"], canonical_time(r["created"]), r.get("root_span_id"), r.get("span_id"), xact,
+            (r["id"], canonical(parse_timestamp(r["created"])), r.get("root_span_id"), r.get("span_id"), xact,
              json.dumps({k: v for k, v in r.items() if k not in ROUTING}, separators=(",", ":")))
             for r in batch
         ],

@@ -36,7 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ..local.app import Faults
+    from ..local.faults import Faults
     from ..local.server import serve
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import uvicorn
 
-from .app import Faults, create_app
+from .app import create_app
+from .faults import Faults
 from .store import LocalStore
 
 API_KEY_ENV = "BT_LOCAL_API_KEY"

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from .app import Faults, create_app
+from .app import create_app
+from .faults import Faults
 from .store import LocalStore
 
 _shared_lock = threading.Lock()

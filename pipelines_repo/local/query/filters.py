@@ -5,7 +5,7 @@ docs/ARCHITECTURE.md) plus its ``?`` parameters. Nothing the user typed is paste
 values are parameters, fields come from a fixed column map or become
 ``json_extract(r.data, '$."a"."b"')`` with a path built here from validated keys.
 
-Semantics (Braintrust's, as in reference/braintrust-api.md §3.5):
+Semantics (Braintrust's, as in docs/BT_COMPAT.md, "filter semantics"):
 
 - Field paths: ``id``, ``created``, ``root_span_id``, ``span_id``, ``_xact_id`` (INTEGER; string
   literals are cast), ``_pagination_key``, ``is_root`` (0/1) are columns; ``duration`` is

@@ -1,4 +1,4 @@
-"""Read the ``query`` field of ``POST /btql`` in its three forms (reference/braintrust-api.md §3.3).
+"""Read the ``query`` field of ``POST /btql`` in its three forms (docs/BT_COMPAT.md, "BTQL query forms").
 
 1. SQL text::
 

@@ -1,4 +1,4 @@
-"""Time values in filters: canonical timestamps, ISO parsing and intervals.
+"""Time values in filters and stored rows: canonical timestamps, ISO parsing and intervals.
 
 Row ``created`` values are stored as canonical UTC text ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (see
 docs/ARCHITECTURE.md), so every time value a filter compares with ``created`` is turned into that
@@ -150,12 +150,15 @@ def start_of_day(value: datetime) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
 
 
-def parse_timestamp(text: str) -> datetime:
+def parse_timestamp(text: str | int | float) -> datetime:
     """Read an ISO-8601 date or timestamp (``2026-01-01``, ``...T00:00:00Z``, ``+02:00`` offsets).
 
-    Values without an offset are UTC.
+    Values without an offset are UTC; a number is Unix epoch seconds. The one timestamp reader of
+    the local plane: filters and stored row ``created`` values alike (a QueryError names the fix).
     """
-    raw = text.strip()
+    if isinstance(text, (int, float)):
+        return datetime.fromtimestamp(text, tz=timezone.utc)
+    raw = str(text).strip()
     candidate = raw
     if candidate[-1:] in ("z", "Z"):
         candidate = candidate[:-1] + "+00:00"
