@@ -1,6 +1,6 @@
 """`bt-dagster datasets pipeline run|pull|transform|push PIPELINE`: bt's commands over our engine.
 
-Flags follow bt (reference/bt-cli-pipeline.md §1): ``--name``; source overrides
+Flags follow bt (docs/BT_COMPAT.md §1): ``--name``; source overrides
 ``--source-project`` (clears the id), ``--source-project-id``, ``--source-org``,
 ``--source-filter``; target overrides ``--target-project`` (clears the id),
 ``--target-project-id``, ``--target-org``, ``--target-dataset``; pull ``--limit`` (default 100,

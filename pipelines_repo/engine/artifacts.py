@@ -1,6 +1,6 @@
 """bt's on-disk artifact layout for staged pipelines (the files are written with :mod:`engine.jsonl`).
 
-Layout (reference §5)::
+Layout (docs/BT_COMPAT.md §5)::
 
     <root>/dataset_pipeline_<name>/<sha256(compact spec JSON)[:12]>/
         pull.spec.json  pulled.jsonl  pull.manifest.json

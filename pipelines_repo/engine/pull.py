@@ -14,7 +14,7 @@ yields ``(item, discovered_created)`` pairs: the ``created`` of the span that ma
 item (span scope: the span itself; trace scope: the trace's newest matching span), which is what
 a multi-partition sweep splits on.
 
-Semantics (reference/bt-cli-pipeline.md §2), and where we differ:
+Semantics (docs/BT_COMPAT.md §2), and where we differ:
 
 - Source resolution like bt: a ``project_id`` is used unverified; else the project is looked up
   by name and a missing project is an error naming it and the org (never created).
@@ -32,7 +32,7 @@ Semantics (reference/bt-cli-pipeline.md §2), and where we differ:
   of first appearance, and hydrates them ~100 traces per query (``root_span_id IN (...)``) as they
   are found: memory holds one batch of traces. The origin is chosen over the whole hydrated trace
   (``is_root`` wins, else earliest ``created``), so it is the root span even when the root is on a
-  discovery page bt would not have read (fixes bt limitation 4).
+  discovery page bt would not have read (fixes bt limitation 4, docs/BT_COMPAT.md §7).
 """
 
 from __future__ import annotations

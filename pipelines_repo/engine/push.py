@@ -12,7 +12,7 @@ Public API (used by the CLI and by the Dagster assets alike)::
     push_files(client, input_paths, target, *, ..., repush_completed=False) -> PushFilesResult
     latest_dataset_version(client, dataset_id) -> str | None
 
-One behaviour for both bt paths (fixing bt limitation 5):
+One behaviour for both bt paths (fixing bt limitation 5, docs/BT_COMPAT.md §7):
 
 - **Target**: project by id (verified, one GET) or by name (get-or-create, one POST); the org
   defaults to the source org like bt (``default_org``). Dataset get-or-create by name *with*
@@ -28,7 +28,7 @@ One behaviour for both bt paths (fixing bt limitation 5):
 - **Version**: after the push, one ``/btql`` query for the dataset's max ``_xact_id``.
 
 ``push_file`` adds a checkpoint so an interrupted push resumes (bt's ``sync push`` state, keyed by
-*content*, fixing bt limitation 6): ``<root>/dataset_<dataset id>/<key[:12]>/`` holds
+*content*, fixing bt limitation 6, docs/BT_COMPAT.md §7): ``<root>/dataset_<dataset id>/<key[:12]>/`` holds
 ``spec.json`` (what the key covers: the input's sha256 and the dataset), ``state.json``
 (``line_offset`` / ``items_done`` of the last fully committed batch, ``batches_done``,
 ``bytes_sent``, ``status``; replaced atomically via a temp file + ``os.replace`` after every

@@ -1,6 +1,6 @@
 """Dataset rows: bt's transform-result normalization and push-time validation.
 
-Normalization (bt's runner, reference §3) -- :func:`normalize_result`:
+Normalization (bt's runner, docs/BT_COMPAT.md §3) -- :func:`normalize_result`:
 
 * ``None`` -> no rows; a ``list`` -> several rows; anything else -> one row (a tuple or
   generator is *not* expanded, and then fails the object check like bt);

@@ -1,6 +1,6 @@
 """bt's staged commands over the engine: ``pull``, ``transform``, ``push`` with bt's artifacts.
 
-Staged, with bt's artifact layout (``--root``, ``--in``, ``--out``; reference §5)::
+Staged, with bt's artifact layout (``--root``, ``--in``, ``--out``; docs/BT_COMPAT.md §5)::
 
     pull_stage(client, spec, *, pipeline_path, name_flag=None, window, window_label=None,
                limit, root_span_ids=None, page_size=1000, root="bt-sync", out=None,

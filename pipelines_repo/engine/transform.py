@@ -11,7 +11,7 @@ once they are measured to be fast (CPU-bound, well under a millisecond a call), 
 consuming thread: under the GIL threads cannot speed such calls up, and handing each one to a
 pool costs more than the call itself. A transform that turns slow goes back to the pool.
 
-Arguments are bt's (reference §3), passed by keyword and filtered like the SDK's
+Arguments are bt's (docs/BT_COMPAT.md §3), passed by keyword and filtered like the SDK's
 ``call_user_fn``: a ref with a string ``id`` (span scope) gives ``input, output, expected,
 metadata`` of that span, ``trace`` and ``id``; a ref without (trace scope) gives
 ``input=output=expected=metadata=None`` and ``trace``. Parameters match by name, missing ones

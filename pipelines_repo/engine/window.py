@@ -4,7 +4,7 @@
 seconds, or an integer with one ASCII suffix ``s``/``m``/``h``/``d`` (any case); anything else
 raises ``ValueError("invalid dataset pipeline pull window '<text>'")``.
 
-``discovery_filter`` builds exactly the JSON filter bt sends (reference §2); the
+``discovery_filter`` builds exactly the JSON filter bt sends (docs/BT_COMPAT.md §2); the
 ``absolute_discovery_filter`` variant replaces the relative ``NOW() - INTERVAL`` part with a
 half-open ``[start, end)`` window on ``created`` for partitions. Timestamps are canonical UTC
 text ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the local plane stores ``created`` in that form, so text
