@@ -24,7 +24,7 @@ from ..engine.spec import TargetSpec
 from .copy import require_dataset
 from .errors import DatasetError
 from .reads import iter_rows
-from .schema import SCHEMA_FIELDS, DatasetSchemas, infer_schemas, schemas_patch
+from .schema import SCHEMA_FIELDS, DatasetSchemas, infer_schemas
 
 __all__ = [
     "check_schemas", "create_snapshot", "delete_snapshot", "drop_dataset", "infer_dataset_schemas",
@@ -130,12 +130,15 @@ def set_schema(client: BraintrustClient, target: TargetSpec, field: str, schema:
         if enforce is not None:
             schema["enforce"] = enforce
         DatasetSchemas({field: schema})  # validate before storing
-    return _store(client, dataset, {field: schema})[field] if schema is not None else _store(client, dataset, {field: None})
+    return _store(client, dataset, {field: schema}).get(field) or {}
 
 
 def _store(client: BraintrustClient, dataset: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
-    metadata = schemas_patch(dataset.get("metadata"), updates)
-    updated = client.replace_dataset_metadata(dataset["id"], metadata)
+    """Replace whole schemas. A PATCH deep-merges metadata, so each field is nulled first and then
+    set: a schema that lost a property must not keep it from the old one."""
+    client.replace_dataset_metadata(dataset["id"], {"__schemas": {field: None for field in updates}})
+    kept = {field: schema for field, schema in updates.items() if schema is not None}
+    updated = client.replace_dataset_metadata(dataset["id"], {"__schemas": kept}) if kept else client.get_dataset(dataset["id"])
     return (updated.get("metadata") or {}).get("__schemas") or {}
 
 

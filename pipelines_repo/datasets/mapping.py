@@ -190,6 +190,7 @@ class RecordMapper:
         self.spec = spec
         self._cache: dict[tuple[str, ...], dict[str, ResolvedColumn]] = {}
         self._seen: set[str] = set()
+        self._header: tuple[str, ...] | None = None
 
     def columns_for(self, header: Iterable[str]) -> dict[str, ResolvedColumn]:
         key = tuple(header)
@@ -220,6 +221,9 @@ class RecordMapper:
 
     def map(self, record: Record) -> dict[str, Any]:
         """One dataset row (fields absent when empty). Raises :class:`MappingError` on a bad cell."""
+        if record.header is not None and record.header is not self._header:
+            self._header = record.header
+            self._seen.update(record.header)
         row: dict[str, Any] = {}
         tags: list[str] = []
         for column, target in self.columns_for(record.values).items():

@@ -38,6 +38,7 @@ class Record:
     where: str
     values: dict[str, Any]
     cells_are_text: bool = False
+    header: tuple[str, ...] | None = None  # CSV: every column, including those empty in this row
 
 
 def detect_format(path: str | os.PathLike[str], fmt: str = "auto") -> Format:
@@ -79,6 +80,7 @@ def _read_csv(path: Path) -> Iterator[Record]:
                 return
             header = [name.strip() for name in header]
             _check_header(path, header)
+            columns = tuple(header)
             start = reader.line_num + 1
             for cells in reader:
                 line, start = start, reader.line_num + 1
@@ -89,7 +91,7 @@ def _read_csv(path: Path) -> Iterator[Record]:
                         f"{path}: line {line}", f"the row has {len(cells)} cells but the header has {len(header)} columns",
                         "quote cells that contain commas or newlines with double quotes, and give every row one cell per column",
                     )
-                yield Record(f"line {line}", {name: cell for name, cell in zip(header, cells) if cell != ""}, True)
+                yield Record(f"line {line}", {name: cell for name, cell in zip(header, cells) if cell != ""}, True, columns)
         except csv.Error as exc:
             raise DatasetFileError(
                 f"{path}: line {reader.line_num}", f"malformed CSV ({exc})",

@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import DatasetError
 
-__all__ = ["SCHEMA_FIELDS", "SCHEMA_DIALECT", "DatasetSchemas", "SchemaViolation", "infer_schemas", "schemas_patch"]
+__all__ = ["SCHEMA_FIELDS", "SCHEMA_DIALECT", "DatasetSchemas", "SchemaViolation", "infer_schemas"]
 
 SCHEMA_FIELDS = ("input", "expected", "metadata")
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -75,12 +75,14 @@ class DatasetSchemas:
         return bool(self.raw)
 
     def errors(self, row: Mapping[str, Any], *, enforced_only: bool = True) -> list[SchemaViolation]:
-        """Every violation of the row's fields (a missing field validates as JSON null)."""
+        """Every violation of the row's fields. A field the row does not set is not checked: a
+        schema describes the field's value, as Braintrust's form editor uses it."""
         found: list[SchemaViolation] = []
         for field, validator in self._validators.items():
-            if enforced_only and field not in self.enforced:
+            value = row.get(field)
+            if value is None or (enforced_only and field not in self.enforced):
                 continue
-            for error in validator.iter_errors(row.get(field)):
+            for error in validator.iter_errors(value):
                 found.append(SchemaViolation(field, error.json_path, str(error.validator), error.message))
         return found
 
@@ -100,16 +102,3 @@ def infer_schemas(rows: Iterable[Mapping[str, Any]], fields: Iterable[str] = SCH
                 builder = builders[field] = SchemaBuilder(schema_uri=SCHEMA_DIALECT)
             builder.add_object(value)
     return {field: builder.to_schema() for field, builder in builders.items()}
-
-
-def schemas_patch(current: Mapping[str, Any] | None, updates: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
-    """The dataset ``metadata`` with ``__schemas`` updated (a None schema removes that field's schema)."""
-    metadata = dict(current or {})
-    schemas = dict(metadata.get("__schemas") or {})
-    for field, schema in updates.items():
-        if schema is None:
-            schemas.pop(field, None)
-        else:
-            schemas[field] = dict(schema)
-    metadata["__schemas"] = schemas
-    return metadata

@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from . import btql, datasets, logs, meta, projects
+from . import btql, datasets, logs, meta, projects, versions
 
-ROUTES: list[Route] = [*meta.ROUTES, *projects.ROUTES, *datasets.ROUTES, *logs.ROUTES, *btql.ROUTES]
+ROUTES: list[Route] = [*meta.ROUTES, *projects.ROUTES, *datasets.ROUTES, *versions.ROUTES, *logs.ROUTES, *btql.ROUTES]

@@ -5,14 +5,15 @@ touched row and clears `head` on the one it supersedes, so a read pinned at vers
 id, the newest version with `xact_id <= V`. See docs/ARCHITECTURE.md for the schema.
 
 `LocalStore` is composed by concern: `db` (the file, connections, errors), `objects` (projects
-and datasets), `writes` (versioned row writes) and `reads` (queries, paging, versions).
+and datasets), `writes` (versioned row writes), `versions` (snapshots, history, restore) and `reads` (queries,
+paging, pinned versions).
 """
 
 from __future__ import annotations
 
 from .db import ORG_ID, ORG_NAME, BadInput, NotFound, StoreError, now_iso, pagination_key
 from .reads import MAX_PAGE, QueryPage, Reads, decode_cursor, encode_cursor
-from .writes import Writes
+from .versions import Versions
 
 __all__ = [
     "MAX_PAGE", "ORG_ID", "ORG_NAME", "BadInput", "LocalStore", "NotFound", "QueryPage", "StoreError",
@@ -20,5 +21,5 @@ __all__ = [
 ]
 
 
-class LocalStore(Writes, Reads):
+class LocalStore(Versions, Reads):
     """Projects, datasets and versioned rows in one SQLite file."""

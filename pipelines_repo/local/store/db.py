@@ -37,6 +37,10 @@ CREATE INDEX IF NOT EXISTS rows_head_created ON rows(obj, created) WHERE head = 
 CREATE INDEX IF NOT EXISTS rows_head_root ON rows(obj, root_span_id) WHERE head = 1;
 CREATE INDEX IF NOT EXISTS rows_history ON rows(obj, id, xact_id);
 CREATE INDEX IF NOT EXISTS rows_by_xact ON rows(obj, xact_id);
+CREATE TABLE IF NOT EXISTS snapshots (
+  id TEXT PRIMARY KEY, dataset_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT,
+  xact_id TEXT NOT NULL, created TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS snapshots_by_dataset ON snapshots(dataset_id, created);
 CREATE TABLE IF NOT EXISTS orphan_comments (obj INTEGER NOT NULL, target_id TEXT NOT NULL, entry TEXT NOT NULL);
 """
 
