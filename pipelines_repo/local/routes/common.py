@@ -93,10 +93,19 @@ class CountingMiddleware:
         self.counts = counts
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        await self.app(scope, receive, send)
-        if scope["type"] == "http":
-            key = f"{scope['method']} {getattr(scope.get('route'), 'path', scope['path'])}"
-            self.counts[key] = self.counts.get(key, 0) + 1
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        # Count when the response starts, before its body reaches the client: a client that reads
+        # /local/stats right after a response must see that request counted.
+        async def counted_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                key = f"{scope['method']} {getattr(scope.get('route'), 'path', scope['path'])}"
+                self.counts[key] = self.counts.get(key, 0) + 1
+            await send(message)
+
+        await self.app(scope, receive, counted_send)
 
 
 class AuthMiddleware(BaseHTTPMiddleware):
