@@ -83,6 +83,16 @@ def served_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedPla
         stop_plane(plane)
 
 
+def use_as_braintrust(plane: ServedPlane, monkeypatch: pytest.MonkeyPatch, cwd: Path) -> Path:
+    """Point the CLI at the served plane exactly as at real Braintrust (key + app URL); run in ``cwd``."""
+    monkeypatch.setenv("BRAINTRUST_API_KEY", plane.api_key)
+    monkeypatch.setenv("BRAINTRUST_APP_URL", plane.url)
+    monkeypatch.delenv("BRAINTRUST_API_URL", raising=False)
+    monkeypatch.delenv("BRAINTRUST_ORG_NAME", raising=False)
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
 @pytest.fixture
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh $DAGSTER_HOME and local database; no real Braintrust key."""

@@ -15,29 +15,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ServedPlane, start_plane, stop_plane
+from conftest import ServedPlane, use_as_braintrust
 from pipelines_repo.cli.main import main as cli
 
 PROJECT = "Datasets"
 
 
 @pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory):
-    served = start_plane(tmp_path_factory.mktemp("datasets") / "plane.db")
-    try:
-        yield served
-    finally:
-        stop_plane(served)
+def plane(served_plane: ServedPlane) -> ServedPlane:
+    return served_plane
 
 
 @pytest.fixture(autouse=True)
 def as_braintrust(plane: ServedPlane, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setenv("BRAINTRUST_API_KEY", plane.api_key)
-    monkeypatch.setenv("BRAINTRUST_APP_URL", plane.url)
-    monkeypatch.delenv("BRAINTRUST_API_URL", raising=False)
-    monkeypatch.delenv("BRAINTRUST_ORG_NAME", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    """The CLI's environment: the served plane as 'real' Braintrust; artifacts under tmp_path."""
+    return use_as_braintrust(plane, monkeypatch, tmp_path)
 
 
 def bt(capsys: pytest.CaptureFixture, *args: str, code: int = 0) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import braintrust
 import pytest
 
-from conftest import REPO, ServedPlane, start_plane, stop_plane
+from conftest import REPO, ServedPlane, use_as_braintrust
 from pipelines_repo.cli.main import main as cli
 
 PIPELINES = REPO / "pipelines_repo" / "pipelines"
@@ -21,12 +21,8 @@ PROJECT = "Customer Support"
 
 
 @pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory):
-    served = start_plane(tmp_path_factory.mktemp("e2e") / "plane.db")
-    try:
-        yield served
-    finally:
-        stop_plane(served)
+def plane(served_plane: ServedPlane) -> ServedPlane:
+    return served_plane
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +56,7 @@ def logged(plane: ServedPlane) -> dict:
 @pytest.fixture
 def as_braintrust(plane: ServedPlane, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The CLI's environment: the served plane as 'real' Braintrust; artifacts under tmp_path."""
-    monkeypatch.setenv("BRAINTRUST_API_KEY", plane.api_key)
-    monkeypatch.setenv("BRAINTRUST_APP_URL", plane.url)
-    monkeypatch.delenv("BRAINTRUST_API_URL", raising=False)
-    monkeypatch.delenv("BRAINTRUST_ORG_NAME", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return use_as_braintrust(plane, monkeypatch, tmp_path)
 
 
 def run_cli(capsys: pytest.CaptureFixture, *args: str) -> dict:
