@@ -1,13 +1,14 @@
 """Braintrust dataset pipelines, run continuously on Dagster.
 
 ``from pipelines_repo import DatasetPipeline`` is the SDK's ``DatasetPipeline`` plus keyword
-orchestration options (see ``pipelines_repo.engine.spec``). It is imported lazily so that
-rooms that don't need the braintrust SDK (e.g. the local data plane) stay light.
+orchestration options (see ``pipelines_repo.engine.spec``); ``from pipelines_repo import
+DatasetFile`` declares a dataset kept in sync with a file (``pipelines_repo.datasets.declaration``).
+Both are imported lazily so that rooms that don't need them (e.g. the local data plane) stay light.
 """
 
 from typing import Any
 
-__all__ = ["DatasetPipeline"]
+__all__ = ["DatasetFile", "DatasetPipeline"]
 
 
 def __getattr__(name: str) -> Any:
@@ -15,4 +16,8 @@ def __getattr__(name: str) -> Any:
         from pipelines_repo.engine.spec import DatasetPipeline
 
         return DatasetPipeline
+    if name == "DatasetFile":
+        from pipelines_repo.datasets.declaration import DatasetFile
+
+        return DatasetFile
     raise AttributeError(f"module 'pipelines_repo' has no attribute {name!r}")

@@ -112,15 +112,23 @@ def test_example_definitions_load_offline_and_validate(isolated_home: Path, offl
     assert {d.asset_key for d in target.deps} == {dg.AssetKey(["support_cases", "dataset_version"])}
     assert dg.AssetKey(["braintrust", "customer_support", "datasets", "golden_answers"]) in externals
 
-    checks = {c.name for a in assets.values() for c in a.check_specs}
-    assert checks == {"rows_valid", "error_rate_ok", "unique_row_ids"}
+    checks = {(c.asset_key.path[0], c.name) for a in assets.values() for c in a.check_specs}
+    pipeline_checks = {"rows_valid", "error_rate_ok", "unique_row_ids"}
+    # The support_faq.py example (a DatasetFile) adds its own schema_valid check.
+    assert checks == {(p, name) for p in ("support_cases", "llm_call_traces", "user_feedback_golden") for name in pipeline_checks} | {
+        ("support_faq", "schema_valid")
+    }
     for check in (c for a in assets.values() for c in a.check_specs):
-        assert check.blocking and check.asset_key.path[-1] == "transformed_rows"
+        assert check.blocking
+        assert check.asset_key.path[-1] == ("dataset_version" if check.name == "schema_valid" else "transformed_rows")
 
     schedules = {s.name: defs.get_schedule_def(s.name) for s in defs.schedules}
     sensors = {s.name: s for s in defs.sensors}
     assert set(schedules) == {"support_cases_nightly", "llm_call_traces_nightly", "user_feedback_golden_nightly"}
-    assert set(sensors) == {"support_cases_late_data", "llm_call_traces_late_data", "user_feedback_golden_late_data"}
+    assert set(sensors) == {
+        "support_cases_late_data", "llm_call_traces_late_data", "user_feedback_golden_late_data",
+        "support_faq_file_changed",  # the support_faq.py example (a DatasetFile)
+    }
     for item in [*schedules.values(), *sensors.values()]:
         assert item.default_status.value == "RUNNING"
     assert schedules["user_feedback_golden_nightly"].cron_schedule == "0 3 * * *"

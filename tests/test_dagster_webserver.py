@@ -144,8 +144,12 @@ def test_webserver_loads_every_asset_schedule_and_sensor(tmp_path: Path) -> None
             f"{p}_nightly": "RUNNING" for p in PIPELINES
         }
         assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]} == {
-            f"{p}_late_data": "RUNNING" for p in PIPELINES
+            **{f"{p}_late_data": "RUNNING" for p in PIPELINES},
+            "support_faq_file_changed": "RUNNING",  # the support_faq.py example (a DatasetFile)
         }
+        faq = nodes["support_faq/dataset_version"]
+        assert faq["isMaterializable"] and not faq["isPartitioned"] and faq["groupName"] == "support_faq"
+        assert not nodes["files/support_faq"]["isMaterializable"]
         assert httpx.get(url, timeout=10).status_code == 200
     finally:
         stop(process)

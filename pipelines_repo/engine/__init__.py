@@ -7,7 +7,9 @@ their modules (this package re-exports nothing); signatures are in each module's
 Contracts:
 
 - ``engine.loader.load_pipeline_file(path)`` / ``discover_pipelines(directory)`` /
-  ``select_pipeline(specs, name)``: pipeline files written for bt -> ``engine.spec.PipelineSpec``.
+  ``select_pipeline(specs, name)``: pipeline files written for bt -> ``engine.spec.PipelineSpec``;
+  ``load_declarations`` / ``discover_declarations`` add the files' other declarations
+  (``engine.declarations``, e.g. ``DatasetFile``).
 - ``engine.pull.pull_refs(client, source, window=..., limit=..., root_span_ids=..., page_size=...)``:
   streaming ``engine.items.TransformItem`` (bt's ref + the span payload, or the trace's spans)
   with ``PullStats``.

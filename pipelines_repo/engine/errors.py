@@ -9,6 +9,7 @@ there is one) and ``fix`` (what to do about it); its message is ``"<path>: <caus
     PipelineError
     ├── PipelineLoadError                      engine.loader       (a pipeline file, a --name)
     ├── PipelineOptionsError (TypeError, ValueError)  engine.spec  (DatasetPipeline options)
+    ├── DeclarationError (ValueError)          engine.declarations (DatasetFile arguments)
     ├── SourceProjectNotFoundError (LookupError)      engine.pull
     ├── TargetError (ValueError)               engine.push
     ├── PushInputError (ValueError)            engine.push

@@ -8,6 +8,11 @@ Unlike bt, the SDK registry is snapshotted and restored around every load, so lo
 never leaks its pipelines into the next load, and the file's text is compiled from the bytes we
 hash (no stale ``__pycache__``).
 
+Other declarations the file makes (``DatasetFile(...)``, registered through
+``engine.declarations``) are collected the same way: :func:`load_declarations` /
+:func:`discover_declarations` return them next to the pipelines, and a file may hold only those.
+Names are unique across pipelines and declarations (both become Dagster key prefixes).
+
 Every failure is a :class:`PipelineLoadError` naming the file, the cause and the fix.
 """
 
@@ -22,12 +27,23 @@ import threading
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import declarations as decl
 from .errors import PipelineError
-from .spec import PipelineOptionsError, PipelineSpec, options_for, spec_from_definition
+from .spec import PipelineOptions, PipelineOptionsError, PipelineSpec, options_for, spec_from_definition
 
-__all__ = ["PipelineLoadError", "discover_pipelines", "load_pipeline_file", "select_pipeline"]
+__all__ = [
+    "Discovered",
+    "LoadedFile",
+    "PipelineLoadError",
+    "discover_declarations",
+    "discover_pipelines",
+    "load_declarations",
+    "load_pipeline_file",
+    "select_pipeline",
+]
 
 _LOAD_LOCK = threading.RLock()
 
@@ -103,6 +119,10 @@ def _exec_file(path: Path, absolute: str, text: str) -> None:
         line = _user_frame(exc, absolute).strip(" ()")
         cause = f"{line + ': ' if line else ''}{exc}"
         raise PipelineLoadError(cause, path=path, fix="Use only the listed options.") from None
+    except decl.DeclarationError as exc:
+        line = _user_frame(exc, absolute).strip(" ()")
+        cause = f"{line + ': ' if line else ''}{exc.cause}."
+        raise PipelineLoadError(cause, path=path, fix=f"Fix the declaration: {exc.fix}." if exc.fix else None) from None
     except SyntaxError as exc:  # from a module the file imports
         where = f"{exc.filename}, " if exc.filename else ""
         raise PipelineLoadError(
@@ -133,19 +153,17 @@ def _exec_file(path: Path, absolute: str, text: str) -> None:
                 sys.modules.pop(module_name, None)
 
 
-def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
-    """Import one pipeline file and return its pipelines, in registration order.
+@dataclass
+class LoadedFile:
+    """What one file declared: pipelines and other declarations (e.g. ``DatasetFileSpec``)."""
 
-    Names default like bt: ``name`` else the file stem. Raises :class:`PipelineLoadError` for a
-    missing or non-``.py`` file, a syntax error (with its line), an import error, an exception at
-    import time, no pipeline registered, two pipelines with one name, or an invalid
-    source/target (e.g. missing ``target.dataset_name``, bad ``source.scope``).
-    """
-    path = Path(path)
-    _check_path(path)
-    absolute = os.path.abspath(path)
+    pipelines: list[PipelineSpec] = field(default_factory=list)
+    declarations: list[Any] = field(default_factory=list)
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise PipelineLoadError(
             f"is not UTF-8 text ({exc.reason}).", path=path, fix="Save the file as UTF-8."
@@ -155,6 +173,9 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
             f"cannot be read: {exc.strerror or exc}.", path=path, fix="Check the file's permissions."
         ) from None
 
+
+def _run_file(path: Path, absolute: str, text: str) -> tuple[list[Any], list[PipelineOptions], list[Any]]:
+    """Execute the file with both registries isolated: (SDK definitions, their options, declarations)."""
     with _LOAD_LOCK:
         for entry in (os.path.dirname(absolute), os.getcwd()):
             if entry and entry not in sys.path:
@@ -163,7 +184,8 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
         saved = list(registry)
         registry.clear()
         try:
-            _exec_file(path, absolute, text)
+            with decl.collecting() as declared:
+                _exec_file(path, absolute, text)
             definitions: list[Any] = []
             seen: set[int] = set()
             for definition in registry:
@@ -174,13 +196,26 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
             options = [options_for(definition) for definition in definitions]
         finally:
             registry[:] = saved
+    return definitions, options, list(declared)
 
-    if not definitions:
+
+def load_declarations(path: str | os.PathLike[str]) -> LoadedFile:
+    """Import one file: its pipelines and its other declarations, in registration order.
+
+    Raises :class:`PipelineLoadError` like :func:`load_pipeline_file`, except that a file holding
+    only declarations (no pipeline) is fine; an invalid declaration is an error too.
+    """
+    path = Path(path)
+    _check_path(path)
+    absolute = os.path.abspath(path)
+    text = _read_text(path)
+    definitions, options, declared = _run_file(path, absolute, text)
+    if not definitions and not declared:
         raise PipelineLoadError(
             "no dataset pipeline registered.",
             path=path,
             fix="Call DatasetPipeline(name=..., source=..., transform=..., target=...) at module level "
-            "(from braintrust import DatasetPipeline).",
+            "(from braintrust import DatasetPipeline), or DatasetFile(...) (from pipelines_repo import DatasetFile).",
         )
 
     specs: list[PipelineSpec] = []
@@ -199,16 +234,35 @@ def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
             ) from None
         specs.append(spec)
 
-    names = [spec.name for spec in specs]
+    names = [spec.name for spec in specs] + [getattr(d, "name", "") for d in declared]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise PipelineLoadError(
-            f"several pipelines are named {', '.join(repr(name) for name in duplicates)} "
+            f"several pipelines or dataset files are named {', '.join(repr(name) for name in duplicates)} "
             "(an unnamed pipeline takes the file stem).",
             path=path,
-            fix="Give each DatasetPipeline(...) a distinct name=.",
+            fix="Give each DatasetPipeline(...) and DatasetFile(...) a distinct name=.",
         )
-    return specs
+    return LoadedFile(pipelines=specs, declarations=declared)
+
+
+def load_pipeline_file(path: str | os.PathLike[str]) -> list[PipelineSpec]:
+    """Import one pipeline file and return its pipelines, in registration order.
+
+    Names default like bt: ``name`` else the file stem. Raises :class:`PipelineLoadError` for a
+    missing or non-``.py`` file, a syntax error (with its line), an import error, an exception at
+    import time, no pipeline registered, two pipelines with one name, or an invalid
+    source/target (e.g. missing ``target.dataset_name``, bad ``source.scope``).
+    """
+    loaded = load_declarations(path)
+    if not loaded.pipelines:
+        raise PipelineLoadError(
+            "no dataset pipeline registered.",
+            path=Path(path),
+            fix="Call DatasetPipeline(name=..., source=..., transform=..., target=...) at module level "
+            "(from braintrust import DatasetPipeline).",
+        )
+    return loaded.pipelines
 
 
 def select_pipeline(
@@ -230,43 +284,58 @@ def select_pipeline(
     return specs[0]
 
 
-def discover_pipelines(directory: str | os.PathLike[str]) -> tuple[list[PipelineSpec], list[PipelineLoadError]]:
+@dataclass
+class Discovered:
+    pipelines: list[PipelineSpec] = field(default_factory=list)
+    declarations: list[Any] = field(default_factory=list)
+    errors: list[PipelineLoadError] = field(default_factory=list)
+
+
+def discover_declarations(directory: str | os.PathLike[str]) -> Discovered:
     """Load every ``*.py`` (not ``_``-prefixed) in ``directory``, sorted by file name.
 
-    Errors are collected per file instead of raised. A pipeline name already defined by an
-    earlier file is an error on the later file naming both files; the earlier one is kept.
+    Errors are collected per file instead of raised. A name (pipeline or declaration) already
+    defined by an earlier file is an error on the later file naming both files; the earlier one
+    is kept.
     """
     directory = Path(directory)
+    out = Discovered()
     if not directory.is_dir():
-        return [], [
+        out.errors.append(
             PipelineLoadError(
                 "pipelines directory does not exist.",
                 path=directory,
                 fix="Create it, or point PIPELINES_DIR at the folder holding your pipeline files.",
             )
-        ]
-    specs: list[PipelineSpec] = []
-    errors: list[PipelineLoadError] = []
+        )
+        return out
     owners: dict[str, Path] = {}
     files = sorted(p for p in directory.glob("*.py") if p.is_file() and not p.name.startswith("_"))
     for file in files:
         try:
-            loaded = load_pipeline_file(file)
+            loaded = load_declarations(file)
         except PipelineLoadError as exc:
-            errors.append(exc)
+            out.errors.append(exc)
             continue
-        clash = [spec for spec in loaded if spec.name in owners]
-        if clash:
-            for spec in clash:
-                errors.append(
-                    PipelineLoadError(
-                        f"pipeline name {spec.name!r} is already defined in {owners[spec.name]}.",
-                        path=file,
-                        fix="Pipeline names must be unique across the pipelines directory; rename one of them.",
+        for items, into in ((loaded.pipelines, out.pipelines), (loaded.declarations, out.declarations)):
+            for item in items:
+                name = item.name
+                if name in owners:
+                    out.errors.append(
+                        PipelineLoadError(
+                            f"name {name!r} is already defined in {owners[name]}.",
+                            path=file,
+                            fix="Pipeline and dataset file names must be unique across the pipelines directory; "
+                            "rename one of them.",
+                        )
                     )
-                )
-            loaded = [spec for spec in loaded if spec.name not in owners]
-        for spec in loaded:
-            owners[spec.name] = file
-        specs.extend(loaded)
-    return specs, errors
+                    continue
+                owners[name] = file
+                into.append(item)
+    return out
+
+
+def discover_pipelines(directory: str | os.PathLike[str]) -> tuple[list[PipelineSpec], list[PipelineLoadError]]:
+    """:func:`discover_declarations`, pipelines only: ``(specs, errors)``."""
+    found = discover_declarations(directory)
+    return found.pipelines, found.errors

@@ -15,6 +15,9 @@ run, so the dataset is left unchanged.
 - ``unique_row_ids``: no explicit row id appears twice among the run's partitions (two rows with
   one id would overwrite each other in the dataset; the push rejects them).
 
+A ``DatasetFile``'s ``<name>/dataset_version`` has one blocking check, ``schema_valid``: the rows
+quarantined for failing the dataset's enforced schemas are at most ``max_invalid_rows``.
+
 Checks are not partitioned: each evaluation covers the partitions of the run that produced it
 and lists them in its metadata.
 """
@@ -36,11 +39,14 @@ from ..engine.spec import PipelineSpec
 __all__ = [
     "CHECK_ERROR_RATE",
     "CHECK_ROWS_VALID",
+    "CHECK_SCHEMA_VALID",
     "CHECK_UNIQUE_IDS",
     "PartitionRows",
     "RowsReport",
     "build_check_results",
     "build_check_specs",
+    "build_schema_check_result",
+    "build_schema_check_spec",
     "inspect_rows",
     "partition_rows",
 ]
@@ -48,6 +54,7 @@ __all__ = [
 CHECK_ROWS_VALID = "rows_valid"
 CHECK_ERROR_RATE = "error_rate_ok"
 CHECK_UNIQUE_IDS = "unique_row_ids"
+CHECK_SCHEMA_VALID = "schema_valid"
 _EXAMPLES = 5
 _INVALID_ROW_ERRORS = tuple(f"{cls.__name__}:" for cls in (RowValidationError, TransformRowError))
 
@@ -222,4 +229,40 @@ def partition_rows(key: str, path: Path, stats: Mapping[str, Any], errors_path: 
         candidates=int(stats.get("candidates") or 0),
         skipped=int(stats.get("skipped") or 0),
         errors_path=errors_path if int(stats.get("skipped") or 0) else None,
+    )
+
+
+def build_schema_check_spec(asset_key: dg.AssetKey, max_invalid: int) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        CHECK_SCHEMA_VALID,
+        asset=asset_key,
+        blocking=True,
+        description=(
+            f"At most {max_invalid} row(s) of the file fail the dataset's enforced schemas (max_invalid_rows); "
+            "above that the upload writes nothing and fails."
+        ),
+    )
+
+
+def build_schema_check_result(
+    *, rows: int | None, quarantined: int, max_invalid: int, quarantine_path: str | None
+) -> dg.AssetCheckResult:
+    passed = quarantined <= max_invalid
+    if not quarantined:
+        text = "Every row conforms to the dataset's enforced schemas."
+    elif passed:
+        text = f"{quarantined} row(s) quarantined (allowed: {max_invalid}); the valid rows were written."
+    else:
+        text = (
+            f"{quarantined} row(s) fail the enforced schemas (allowed: {max_invalid}); nothing was written. "
+            "Fix those rows (see the quarantine file), relax the schema, or raise max_invalid_rows."
+        )
+    meta: dict[str, Any] = {"quarantined": quarantined, "max_invalid_rows": max_invalid}
+    if rows is not None:
+        meta["rows"] = rows
+    if quarantine_path:
+        meta["quarantine_path"] = dg.MetadataValue.path(quarantine_path)
+    return dg.AssetCheckResult(
+        check_name=CHECK_SCHEMA_VALID, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
+        description=text, metadata=meta,
     )

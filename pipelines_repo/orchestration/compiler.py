@@ -5,7 +5,9 @@
 partitioned assets, a job, a schedule and a late-data sensor (``assets.py``, ``automation.py``),
 plus the shared external assets ``braintrust/<project>/logs`` and
 ``braintrust/<project>/datasets/<dataset>`` (deduplicated; a dataset fed by several pipelines
-depends on each one's ``dataset_version``). The ``braintrust`` resource is bound once, here.
+depends on each one's ``dataset_version``). ``DatasetFile(...)`` declarations in the same files
+compile to ``<name>/dataset_version`` over the external ``files/<name>``, with a ``schema_valid``
+check and a file-change sensor (``dataset_files.py``). The ``braintrust`` resource is bound once, here.
 
 **Broken pipelines: load the rest and report the broken one.** A file that fails to load (syntax
 error, import error, exception at import, invalid source/target/options, a name already used by
@@ -37,10 +39,12 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from ..engine.errors import PipelineError
-from ..engine.loader import PipelineLoadError, discover_pipelines
+from ..datasets.declaration import DatasetFileSpec
+from ..engine.loader import PipelineLoadError, discover_declarations
 from ..engine.spec import PipelineSpec
 from .assets import build_pipeline_assets
 from .automation import build_job, build_late_data_sensor, build_schedule
+from .dataset_files import build_dataset_file_asset, build_file_sensor
 from .partitions import partitions_def_for
 from .resource import BraintrustResource, resource_from_env
 from .translator import BraintrustTranslator, sanitize_name
@@ -87,6 +91,7 @@ def default_pipelines_dir() -> Path:
 @dataclass
 class CompiledPipelines:
     specs: list[PipelineSpec] = field(default_factory=list)
+    files: list[DatasetFileSpec] = field(default_factory=list)
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = field(default_factory=list)
     jobs: list[UnresolvedAssetJobDefinition] = field(default_factory=list)
     schedules: list[dg.ScheduleDefinition] = field(default_factory=list)
@@ -137,6 +142,55 @@ def _check_names(specs: Sequence[PipelineSpec], translator: BraintrustTranslator
     return kept, problems
 
 
+def _check_file_names(
+    files: Sequence[DatasetFileSpec], pipelines: Sequence[PipelineSpec], translator: BraintrustTranslator
+) -> tuple[list[DatasetFileSpec], list[PipelineCompileError]]:
+    """Drop (and report) dataset files whose prefix, or target key, collides with a pipeline's or
+    an earlier file's."""
+    owners: dict[str, str] = {translator.get_pipeline_prefix(p): f"pipeline {p.name!r} (in {p.file})" for p in pipelines}
+    targets = {translator.get_target(p).key: translator.get_target(p).label for p in pipelines}
+    kept: list[DatasetFileSpec] = []
+    problems: list[PipelineCompileError] = []
+    for spec in files:
+        prefix = translator.get_file_prefix(spec)
+        target = translator.get_target(spec)  # type: ignore[arg-type] - reads only .target
+        if prefix in owners:
+            cause = f"dataset file {spec.name!r} and {owners[prefix]} both compile to the Dagster name {prefix!r}"
+        elif targets.get(target.key, target.label) != target.label:
+            cause = f"dataset file {spec.name!r} writes {target.label}, which maps to the key of {targets[target.key]}"
+        else:
+            owners[prefix] = f"dataset file {spec.name!r} (in {spec.file})"
+            targets[target.key] = target.label
+            kept.append(spec)
+            continue
+        problems.append(
+            PipelineCompileError(
+                f"{cause}, so {spec.name!r} was not loaded.", path=spec.file,
+                fix="Rename one of them (names differing only in case or punctuation collide).",
+            )
+        )
+    return kept, problems
+
+
+def _compile_files(files: Sequence[DatasetFileSpec], translator: BraintrustTranslator, out: CompiledPipelines) -> None:
+    """Each dataset file's external file asset, upload asset and sensor (a failure is reported)."""
+    for spec in files:
+        try:
+            asset = build_dataset_file_asset(spec, translator)
+            sensor = build_file_sensor(spec, translator)
+        except Exception as exc:  # noqa: BLE001 - reported like a broken file
+            out.problems.append(
+                PipelineCompileError(
+                    f"dataset file {spec.name!r} could not be compiled: {type(exc).__name__}: {exc}.",
+                    path=spec.file, fix="Check the DatasetFile(...) arguments.",
+                )
+            )
+            continue
+        out.files.append(spec)
+        out.assets.extend([translator.get_file_source_spec(spec), asset])
+        out.sensors.append(sensor)
+
+
 def _error_asset(problem: Problem, taken: set[str]) -> dg.AssetSpec:
     path = problem.path
     stem = sanitize_name(path.stem if path is not None else "pipelines")
@@ -177,11 +231,13 @@ def compile_pipelines(
     *,
     load_errors: Sequence[PipelineLoadError] = (),
     translator: BraintrustTranslator | None = None,
+    files: Sequence[DatasetFileSpec] = (),
 ) -> CompiledPipelines:
-    """Compile loaded pipelines (and report ``load_errors``); see the module doc."""
+    """Compile loaded pipelines and dataset files (and report ``load_errors``); see the module doc."""
     translator = translator or BraintrustTranslator()
     kept, compile_errors = _check_names(specs, translator)
-    out = CompiledPipelines(specs=kept, problems=[*load_errors, *compile_errors])
+    kept_files, file_errors = _check_file_names(files, kept, translator)
+    out = CompiledPipelines(specs=kept, problems=[*load_errors, *compile_errors, *file_errors])
 
     # Each pipeline on its own: one that cannot be compiled is reported, the others load.
     built: list[tuple[PipelineSpec, dg.TimeWindowPartitionsDefinition, list[dg.AssetsDefinition]]] = []
@@ -199,12 +255,14 @@ def compile_pipelines(
             )
     out.specs = [spec for spec, _, _ in built]
     pdefs = {spec.name: pdef for spec, pdef, _ in built}
+    _compile_files(kept_files, translator, out)
 
     by_source: dict[dg.AssetKey, list[PipelineSpec]] = {}
-    by_target: dict[dg.AssetKey, list[PipelineSpec]] = {}
+    by_target: dict[dg.AssetKey, list[PipelineSpec | DatasetFileSpec]] = {}
     for spec in out.specs:
         by_source.setdefault(translator.get_source(spec).key, []).append(spec)
-        by_target.setdefault(translator.get_target(spec).key, []).append(spec)
+    for writer in [*out.specs, *out.files]:
+        by_target.setdefault(translator.get_target(writer).key, []).append(writer)  # type: ignore[arg-type]
 
     # Source logs are partitioned like their readers when they all agree (per-window lineage
     # and observations); otherwise unpartitioned.
@@ -216,7 +274,7 @@ def compile_pipelines(
         source_spec = translator.get_source_spec(readers)
         out.assets.append(source_spec.replace_attributes(partitions_def=first) if same else source_spec)
     for writers in by_target.values():
-        out.assets.append(translator.get_target_spec(writers))
+        out.assets.append(translator.get_target_spec(writers))  # type: ignore[arg-type]
 
     for spec, pdef, assets in built:
         out.assets.extend(assets)
@@ -249,8 +307,9 @@ def build_definitions(
 ) -> dg.Definitions:
     """Discover, compile and bind: the ``Definitions`` that ``definitions.py`` exposes."""
     directory = Path(pipelines_dir) if pipelines_dir is not None else default_pipelines_dir()
-    specs, errors = discover_pipelines(directory)
-    compiled = compile_pipelines(specs, load_errors=errors, translator=translator)
+    found = discover_declarations(directory)
+    files = [d for d in found.declarations if isinstance(d, DatasetFileSpec)]
+    compiled = compile_pipelines(found.pipelines, load_errors=found.errors, translator=translator, files=files)
     if compiled.problems:
         strict = _strict() if strict is None else strict
         lines = "\n".join(f"  - {problem}" for problem in compiled.problems)
@@ -259,8 +318,9 @@ def build_definitions(
             raise PipelineDefinitionsError(message)
         log.error(message + f"\nThe other pipelines were loaded; see the '{ERRORS_GROUP}' asset group.")
     log.info(
-        "compiled %d pipeline(s) from %s: %s",
-        len(compiled.specs), directory, ", ".join(spec.name for spec in compiled.specs) or "none",
+        "compiled %d pipeline(s) and %d dataset file(s) from %s: %s",
+        len(compiled.specs), len(compiled.files), directory,
+        ", ".join(spec.name for spec in [*compiled.specs, *compiled.files]) or "none",
     )
     return dg.Definitions(
         assets=compiled.assets,

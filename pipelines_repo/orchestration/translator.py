@@ -6,6 +6,12 @@ One pipeline compiles to::
       -> <pipeline>/pulled_refs -> <pipeline>/transformed_rows -> <pipeline>/dataset_version
       -> braintrust/<project>/datasets/<dataset>   external, deps = every pipeline feeding it
 
+A ``DatasetFile`` declaration compiles to::
+
+    files/<name>                                   external: the data file (observed by its sensor)
+      -> <name>/dataset_version                    the upload, unpartitioned
+      -> braintrust/<project>/datasets/<dataset>   external, shared like a pipeline's target
+
 Key components are Braintrust names made safe for Dagster (:func:`sanitize_name`): lower case,
 every run of characters outside ``[a-z0-9_]`` becomes one ``_`` (``"Customer Support"`` ->
 ``customer_support``, ``"support-cases"`` -> ``support_cases``). Two different names can map to
@@ -25,6 +31,7 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from ..datasets.declaration import DatasetFileSpec
 from ..engine.spec import PipelineSpec
 
 __all__ = [
@@ -45,6 +52,7 @@ _UNSAFE = re.compile(r"[^a-z0-9_]+")
 # Metadata keys under which the compiled specs carry what the assets need at run time.
 META_PIPELINE = "braintrust/pipeline"
 META_FILE = "braintrust/pipeline_file"
+FILES_GROUP = "dataset_files"
 
 
 def sanitize_name(name: str) -> str:
@@ -204,4 +212,61 @@ class BraintrustTranslator:
             group_name="braintrust_datasets",
             kinds={KIND},
             metadata={"dataset": tgt.dataset_name, "written_by": ", ".join(s.name for s in specs)},
+        )
+
+    # -- dataset files (DatasetFile declarations) -------------------------------------------
+    def get_file_prefix(self, spec: DatasetFileSpec) -> str:
+        """First key component of the file's dataset asset, its group and its op/sensor names."""
+        return sanitize_name(spec.name)
+
+    def get_file_asset_key(self, spec: DatasetFileSpec) -> dg.AssetKey:
+        return dg.AssetKey([self.get_file_prefix(spec), "dataset_version"])
+
+    def get_file_source_key(self, spec: DatasetFileSpec) -> dg.AssetKey:
+        return dg.AssetKey(["files", self.get_file_prefix(spec)])
+
+    def get_file_sensor_name(self, spec: DatasetFileSpec) -> str:
+        return f"{self.get_file_prefix(spec)}_file_changed"
+
+    def get_file_metadata(self, spec: DatasetFileSpec) -> dict[str, Any]:
+        tgt = spec.target
+        meta: dict[str, Any] = {
+            META_PIPELINE: spec.name,
+            "data_file": dg.MetadataValue.path(os.fspath(spec.path)),
+            "target": f"{_project_label(tgt.project_name, tgt.project_id)} / {tgt.dataset_name}",
+            "mode": spec.mode,
+            "format": spec.fmt,
+            "max_invalid_rows": spec.max_invalid_rows,
+            "schema_fields": ", ".join(sorted(spec.schemas or {})) or "(none)",
+        }
+        if spec.file is not None:
+            meta[META_FILE] = dg.MetadataValue.path(os.fspath(spec.file))
+        return meta
+
+    def get_file_asset_spec(self, spec: DatasetFileSpec) -> dg.AssetSpec:
+        tgt = spec.target
+        file = f" Declared in `{spec.file}`." if spec.file is not None else ""
+        return dg.AssetSpec(
+            key=self.get_file_asset_key(spec),
+            deps=[self.get_file_source_key(spec)],
+            description=(
+                f"Dataset file `{spec.name}`: `{spec.path}` uploaded into dataset {tgt.dataset_name!r} "
+                f"({spec.mode}; ids from the mapping or the input, so an unchanged file writes nothing).{file}"
+            ),
+            group_name=self.get_file_prefix(spec),
+            code_version=spec.code_version,
+            kinds={KIND},
+            tags={"braintrust/source": "file"},
+            metadata=self.get_file_metadata(spec),
+        )
+
+    def get_file_source_spec(self, spec: DatasetFileSpec) -> dg.AssetSpec:
+        return dg.AssetSpec(
+            key=self.get_file_source_key(spec),
+            description=(
+                f"The data file `{spec.path}` of dataset file `{spec.name}`; external, edited by hand. "
+                f"The `{self.get_file_sensor_name(spec)}` sensor records an observation when its content changes."
+            ),
+            group_name=FILES_GROUP,
+            metadata={"path": dg.MetadataValue.path(os.fspath(spec.path)), "format": spec.fmt},
         )

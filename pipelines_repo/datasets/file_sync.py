@@ -1,0 +1,40 @@
+"""Bring a declared ``DatasetFile``'s dataset in line with its file: schemas first, then the upload.
+
+    sync_dataset_file(client, spec, quarantine_path=None) -> UploadResult
+
+The declared schemas are stored (through :func:`catalog.set_schema`, only the fields that differ)
+before the upload reads them, so an enforced schema already applies to this upload's rows. Storing
+a schema needs the dataset, so a declaration with schemas creates it (empty) first; without
+schemas the upload creates it as usual. Everything else is :func:`upload.upload_file`: rows that
+fail an enforced schema are quarantined, and above ``max_invalid_rows`` nothing is written
+(:class:`~.errors.SchemaInvalidError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..client import BraintrustClient
+from ..engine.push import resolve_target
+from .catalog import set_schema, show_schemas
+from .declaration import DatasetFileSpec
+from .upload import UploadResult, upload_file
+
+__all__ = ["apply_schemas", "sync_dataset_file"]
+
+
+def apply_schemas(client: BraintrustClient, spec: DatasetFileSpec) -> list[str]:
+    """Store the declared schemas that differ from the dataset's; the fields written."""
+    if not spec.schemas:
+        return []
+    resolve_target(client, spec.target)  # get-or-create: a schema lives on the dataset
+    stored = show_schemas(client, spec.target)
+    changed = [field for field, schema in spec.schemas.items() if stored.get(field) != schema]
+    for field in changed:
+        set_schema(client, spec.target, field, spec.schemas[field])
+    return changed
+
+
+def sync_dataset_file(client: BraintrustClient, spec: DatasetFileSpec, quarantine_path: Path | None = None) -> UploadResult:
+    apply_schemas(client, spec)
+    return upload_file(client, spec.path, spec.target, spec.upload_options(quarantine_path))
