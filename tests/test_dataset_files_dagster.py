@@ -204,8 +204,9 @@ def test_non_conforming_row_fails_and_writes_nothing(pipelines: Path, isolated_h
     assert not [e for e in result.get_asset_materialization_events() if e.materialization.asset_key == KEY]
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "do not conform" in str(failure.event_specific_data.error)
-    rows, version, _ = stored(isolated_home)
+    rows, version, dataset = stored(isolated_home)
     assert rows == {} and version is None
+    assert dataset is None, "a bad first upload creates no (empty) dataset"
     quarantine = isolated_home / "bt-sync" / "dataset_file_faq" / "quarantine.jsonl"
     assert "faq-011" in quarantine.read_text(encoding="utf-8")
     assert not list(data.parent.glob("*.quarantine.jsonl")), "nothing is written beside the user's file"

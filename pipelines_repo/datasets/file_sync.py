@@ -2,12 +2,11 @@
 
     sync_dataset_file(client, spec, quarantine_path=None) -> UploadResult
 
-The declared schemas are stored (through :func:`catalog.set_schema`, only the fields that differ)
-before the upload reads them, so an enforced schema already applies to this upload's rows. Storing
-a schema needs the dataset, so a declaration with schemas creates it (empty) first; without
-schemas the upload creates it as usual. Everything else is :func:`upload.upload_file`: rows that
-fail an enforced schema are quarantined, and above ``max_invalid_rows`` nothing is written
-(:class:`~.errors.SchemaInvalidError`).
+The declared schemas are enforced on this upload's rows (over the dataset's stored ones), and
+stored on the dataset (through :func:`catalog.set_schema`, only the fields that differ) once the
+upload succeeded, so a bad file creates nothing, not even an empty dataset. Everything else is
+:func:`upload.upload_file`: rows that fail an enforced schema are quarantined, and above
+``max_invalid_rows`` nothing is written (:class:`~.errors.SchemaInvalidError`).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ def apply_schemas(client: BraintrustClient, spec: DatasetFileSpec) -> list[str]:
     """Store the declared schemas that differ from the dataset's; the fields written."""
     if not spec.schemas:
         return []
-    resolve_target(client, spec.target)  # get-or-create: a schema lives on the dataset
+    resolve_target(client, spec.target)  # an empty file's upload may not have created it
     stored = show_schemas(client, spec.target)
     changed = [field for field, schema in spec.schemas.items() if stored.get(field) != schema]
     for field in changed:
@@ -36,5 +35,8 @@ def apply_schemas(client: BraintrustClient, spec: DatasetFileSpec) -> list[str]:
 
 
 def sync_dataset_file(client: BraintrustClient, spec: DatasetFileSpec, quarantine_path: Path | None = None) -> UploadResult:
+    options = spec.upload_options(quarantine_path)
+    options.schemas = spec.schemas
+    result = upload_file(client, spec.path, spec.target, options)
     apply_schemas(client, spec)
-    return upload_file(client, spec.path, spec.target, spec.upload_options(quarantine_path))
+    return result

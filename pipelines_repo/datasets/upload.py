@@ -51,6 +51,8 @@ class UploadOptions:
     max_invalid: int = 0
     quarantine_path: Path | None = None  # default: <input>.quarantine.jsonl beside the input file
     sample_rows: int = 3
+    # Schemas to enforce on top of the dataset's stored ones (a declaration's, before they are stored).
+    schemas: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -212,7 +214,8 @@ def write_rows(
     """Stage ``(place, row)`` pairs, then write what changed (the upload path, shared by copy)."""
     result = UploadResult(dry_run=options.dry_run)
     project, dataset = find_dataset(client, target)
-    schemas = DatasetSchemas.from_dataset(dataset)
+    stored = ((dataset or {}).get("metadata") or {}).get("__schemas") or {}
+    schemas = DatasetSchemas({**stored, **(options.schemas or {})})
     dataset_id = dataset["id"] if dataset else None
     with StagedRows(on_duplicate=options.on_duplicate) as staged:
         scratch = quarantine_path or staged.path.with_name("quarantine.jsonl")
