@@ -277,3 +277,20 @@ def test_otlp_json_body(plane: ServedPlane) -> None:
     assert chat["output"] == [{"role": "assistant", "message": {"content": "hi"}}]
     bad_id = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "AAEC", "spanId": child_id}]}]}]}
     assert _post(plane, json.dumps(bad_id).encode(), content_type="application/json", x_bt_parent=f"project_name:{project}").status_code == 400
+
+
+def test_seed_sends_otel_traces_through_the_otlp_route(tmp_path) -> None:
+    from pipelines_repo.local.seed import seed_demo_logs
+    from pipelines_repo.local.transport import InProcessTransport
+
+    end = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    transport = InProcessTransport(tmp_path / "seed.db")
+    with httpx.Client(transport=transport, base_url=InProcessTransport.BASE_URL) as http:
+        result = seed_demo_logs(http, "Support", days=2, spans_per_day=20, end=end, otel_traces=3)
+        rows = http.post("/btql", json={"query": f"SELECT * FROM project_logs('{result.project_id}') LIMIT 1000"}).json()["data"]
+    assert (result.spans, result.otel_traces, result.otel_spans) == (40, 3, 9)
+    otel = [r for r in rows if r["root_span_id"] in {x["root_span_id"] for x in rows if "otel" in (x.get("tags") or [])}]
+    assert len(otel) == 9 and len(rows) == 49
+    llm = [r for r in otel if r["span_attributes"].get("type") == "llm"]
+    assert len(llm) == 6 and all(r["metadata"]["run_output"] == r["output"] and r["metrics"]["tokens"] > 0 for r in llm)
+    assert all(r["created"].startswith("2026-01-09") for r in otel)
