@@ -30,6 +30,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     seed.add_argument("--spans-per-day", type=int, default=200)
     seed.add_argument("--seed", type=int, default=7)
     seed.add_argument("--db", type=Path, help="SQLite file (default $BT_LOCAL_DB or $DAGSTER_HOME/braintrust-local.db)")
+    seed.add_argument("--otel-traces", type=int, default=3, metavar="N",
+                      help="also send N traces as OTLP payloads through /otel/v1/traces (default 3; 0 for none)")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when the project already has logs")
     seed.add_argument("--json", action="store_true", help="print the result as JSON")
     seed.set_defaults(handler=_seed)
@@ -58,13 +60,15 @@ def _seed(args: argparse.Namespace) -> int:
             if existing and transport.store.count_rows("project", existing[0]["id"]) > 0:
                 print(f"Project {args.project!r} already has logs in {db}; not seeding.", file=sys.stderr)
                 return 0
-        result = seed_demo_logs(http, args.project, days=args.days, spans_per_day=args.spans_per_day, seed=args.seed)
+        result = seed_demo_logs(http, args.project, days=args.days, spans_per_day=args.spans_per_day, seed=args.seed,
+                                otel_traces=args.otel_traces)
     if args.json:
         print(json.dumps(result.__dict__, sort_keys=True))
     else:
         print(
             f"Seeded {result.spans} spans in {result.traces} traces ({result.comments} comments) over {args.days} days "
-            f"into project {result.project_name!r} ({result.project_id}) in {db}",
+            f"into project {result.project_name!r} ({result.project_id}) in {db}"
+            + (f", and {result.otel_spans} spans in {result.otel_traces} traces through OTLP" if result.otel_traces else ""),
             file=sys.stderr,
         )
     return 0

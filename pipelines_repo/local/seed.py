@@ -5,7 +5,9 @@ sometimes a `tool` child (order lookup). Roots carry metadata (flagged, model, u
 scores (user_rating, correctness), tags, and some get a reviewer comment. The same seed and day
 give the same logs; timestamps are spread over the `days` before today's UTC midnight.
 
-Rows are written over HTTP through `/logs3`, exactly as the Braintrust SDK writes them.
+Rows are written over HTTP through `/logs3`, exactly as the Braintrust SDK writes them. With
+`otel_traces`, a few more traces arrive as OTLP payloads through `/otel/v1/traces`
+(`local.seed_otel`), counted apart so the `/logs3` counts stay what `generate_demo_logs` yields.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class SeedResult:
     traces: int
     spans: int
     comments: int
+    otel_traces: int = 0  # sent through /otel/v1/traces, not counted in `traces`/`spans`
+    otel_spans: int = 0
 
 
 def _uuid(rng: random.Random) -> str:
@@ -158,8 +162,10 @@ def seed_demo_logs(
     seed: int = 7,
     batch_rows: int = 1000,
     end: datetime | None = None,
+    otel_traces: int = 0,
 ) -> SeedResult:
-    """Create the project (if needed) and write the demo logs through /v1/project and /logs3."""
+    """Create the project (if needed) and write the demo logs through /v1/project and /logs3,
+    then `otel_traces` OTel traces through /otel/v1/traces (over the last seeded day)."""
     response = http.post("/v1/project", json={"name": project_name})
     response.raise_for_status()
     project_id = response.json()["id"]
@@ -181,4 +187,10 @@ def seed_demo_logs(
         if len(batch) >= batch_rows:
             flush()
     flush()
-    return SeedResult(project_id, project_name, traces, spans, comments)
+    otel_spans = 0
+    if otel_traces > 0:
+        from .seed_otel import seed_otel_traces
+
+        last = end or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        otel_spans = seed_otel_traces(http, project_name, traces=otel_traces, seed=seed, end=last)
+    return SeedResult(project_id, project_name, traces, spans, comments, otel_traces if otel_traces > 0 else 0, otel_spans)
