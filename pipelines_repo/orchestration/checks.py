@@ -14,6 +14,10 @@ run, so the dataset is left unchanged.
   ``max_error_rate`` (with ``on_error='skip'``; under ``'fail'`` the transform raises instead).
 - ``unique_row_ids``: no explicit row id appears twice among the run's partitions (two rows with
   one id would overwrite each other in the dataset; the push rejects them).
+- ``schema_valid``: the rows failing the target dataset's enforced schemas (the push's own screen,
+  ``engine.quarantine``; every error in each partition's ``quarantine.jsonl``) are at most the
+  pipeline's ``max_invalid_rows`` (default 0) in the run; at or below it the push writes the valid
+  rows, above it the check fails and blocks the push.
 
 Checks are not partitioned: each evaluation covers the partitions of the run that produced it
 and lists them in its metadata.
@@ -30,17 +34,20 @@ from typing import Any
 import dagster as dg
 
 from ..engine.jsonl import JsonlError, read_jsonl
+from ..engine.quarantine import Screened
 from ..engine.rows import RowValidationError, TransformRowError, validate_row
 from ..engine.spec import PipelineSpec
 
 __all__ = [
     "CHECK_ERROR_RATE",
     "CHECK_ROWS_VALID",
+    "CHECK_SCHEMA_VALID",
     "CHECK_UNIQUE_IDS",
     "PartitionRows",
     "RowsReport",
     "build_check_results",
     "build_check_specs",
+    "build_schema_result",
     "inspect_rows",
     "partition_rows",
 ]
@@ -48,6 +55,7 @@ __all__ = [
 CHECK_ROWS_VALID = "rows_valid"
 CHECK_ERROR_RATE = "error_rate_ok"
 CHECK_UNIQUE_IDS = "unique_row_ids"
+CHECK_SCHEMA_VALID = "schema_valid"
 _EXAMPLES = 5
 _INVALID_ROW_ERRORS = tuple(f"{cls.__name__}:" for cls in (RowValidationError, TransformRowError))
 
@@ -75,6 +83,16 @@ def build_check_specs(asset_key: dg.AssetKey, spec: PipelineSpec) -> list[dg.Ass
             asset=asset_key,
             blocking=True,
             description="No row id appears twice in the run's partitions; blocks the push otherwise.",
+        ),
+        dg.AssetCheckSpec(
+            CHECK_SCHEMA_VALID,
+            asset=asset_key,
+            blocking=True,
+            description=(
+                "Rows failing the target dataset's enforced schemas stay at or under max_invalid_rows "
+                f"({spec.options.max_invalid_rows}); they go to quarantine.jsonl, never to the dataset. "
+                "Blocks the push otherwise."
+            ),
         ),
     ]
 
@@ -223,3 +241,36 @@ def partition_rows(key: str, path: Path, stats: Mapping[str, Any], errors_path: 
         skipped=int(stats.get("skipped") or 0),
         errors_path=errors_path if int(stats.get("skipped") or 0) else None,
     )
+
+
+def build_schema_result(screens: Sequence[tuple[str, Screened]] | None, spec: PipelineSpec) -> dg.AssetCheckResult:
+    """``schema_valid`` from the push's screen of each partition (``None``: nothing enforced)."""
+    limit = spec.options.max_invalid_rows
+    screens = list(screens or [])
+    invalid = sum(s.count for _, s in screens)
+    meta: dict[str, Any] = {
+        "quarantined": invalid,
+        "max_invalid_rows": limit,
+        "enforced": bool(screens),
+        "per_partition": dg.MetadataValue.md(_lines([f"{key}: {s.count}" for key, s in screens if s.count])),
+    }
+    files = [s.quarantine_path for _, s in screens if s.count]
+    if files:
+        meta["quarantine_jsonl"] = dg.MetadataValue.path(os.fspath(files[0]))
+    if invalid == 0:
+        description = "Every row conforms to the target's enforced schemas." if screens else "The target enforces no schema."
+    elif invalid <= limit:
+        description = f"{invalid} row(s) quarantined (max_invalid_rows {limit}); the valid rows will be pushed."
+    else:
+        description = (
+            f"{invalid} row(s) fail the target's enforced schemas (max_invalid_rows {limit}); the push is blocked. "
+            f"See {os.fspath(files[0])}; fix the transform or the schema, or raise max_invalid_rows."
+        )
+    return dg.AssetCheckResult(
+        check_name=CHECK_SCHEMA_VALID,
+        passed=invalid <= limit,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata=meta,
+    )
+
