@@ -101,7 +101,8 @@ def test_run_json_summary_and_rerun_keeps_rows(workdir, capsys) -> None:
 
     code, again, _ = cli(capsys, "run", "pipe.py", "--json")
     assert code == 0 and len(dataset_rows("golden")) == 5
-    assert int(again["dataset_version"]) > int(summary["dataset_version"])
+    # change-aware: nothing changed, nothing is sent, no new version
+    assert again["dataset_version"] == summary["dataset_version"] and (again["rows"], again["unchanged"]) == (0, 5)
 
 
 @pytest.fixture
