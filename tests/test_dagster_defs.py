@@ -113,7 +113,7 @@ def test_example_definitions_load_offline_and_validate(isolated_home: Path, offl
     assert dg.AssetKey(["braintrust", "customer_support", "datasets", "golden_answers"]) in externals
 
     checks = {c.name for a in assets.values() for c in a.check_specs}
-    assert checks == {"rows_valid", "error_rate_ok", "unique_row_ids"}
+    assert checks == {"rows_valid", "error_rate_ok", "unique_row_ids", "schema_valid"}
     for check in (c for a in assets.values() for c in a.check_specs):
         assert check.blocking and check.asset_key.path[-1] == "transformed_rows"
 

@@ -206,3 +206,49 @@ def test_schema_quarantine_on_run(served_plane, logged, env, capsys, monkeypatch
     assert rows_of(served_plane, "schemarun") == before
     quarantine = env / "bt-sync" / "dataset_pipeline_schemarun" / "quarantine.jsonl"
     assert len(_quarantine_lines(quarantine)) == 2
+
+
+# -- Dagster: the schema_valid check blocks the push ------------------------------------------------
+
+SCHEMA_CHECKED = '''
+from pipelines_repo import DatasetPipeline
+
+def numbers(input, output):
+    return {"input": input, "expected": 1}   # the target enforces a string expected
+
+DatasetPipeline(
+    name="numbers",
+    source={"project_name": "Customer Support", "filter": "metadata.flagged = true", "scope": "span"},
+    transform=numbers,
+    target={"project_name": "Customer Support", "dataset_name": "Strings"},
+)
+'''
+
+
+def test_dagster_schema_valid_check_blocks_the_push(isolated_home: Path, instance, tmp_path: Path) -> None:
+    import dagster as dg
+
+    from pipelines_repo.datasets.catalog import set_schema
+    from pipelines_repo.engine.push import resolve_target
+    from pipelines_repo.engine.spec import TargetSpec
+    from pipelines_repo.orchestration import build_definitions
+    from test_dagster_materialize import Plane, materialize
+
+    plane = Plane(isolated_home)
+    target = TargetSpec(project_name="Customer Support", dataset_name="Strings")
+    with plane.client() as client:
+        resolve_target(client, target)
+        set_schema(client, target, "expected", {"type": "string"}, enforce=True)
+    folder = tmp_path / "pipelines"
+    write_pipeline(folder, "numbers.py", SCHEMA_CHECKED)
+    result = materialize(build_definitions(folder, strict=True), "numbers", instance, first=plane.day(6), last=plane.day(1))
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    failed = checks["schema_valid"]
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    quarantined = failed.metadata["quarantined"].value
+    assert quarantined > 0 and failed.metadata["max_invalid_rows"].value == 0
+    assert [name for name, c in checks.items() if not c.passed] == ["schema_valid"]
+    assert not instance.get_materialized_partitions(dg.AssetKey(["numbers", "dataset_version"]))
+    assert plane.dataset("Strings") == ({}, None)  # nothing pushed
+    lines = _quarantine_lines(Path(failed.metadata["quarantine_jsonl"].value))
+    assert lines and all(e["errors"][0]["keyword"] == "type" for e in lines)
