@@ -101,7 +101,8 @@ def test_run_json_summary_and_rerun_keeps_rows(workdir, capsys) -> None:
 
     code, again, _ = cli(capsys, "run", "pipe.py", "--json")
     assert code == 0 and len(dataset_rows("golden")) == 5
-    assert int(again["dataset_version"]) > int(summary["dataset_version"])
+    # change-aware: nothing changed, nothing is sent, no new version
+    assert again["dataset_version"] == summary["dataset_version"] and (again["rows"], again["unchanged"]) == (0, 5)
 
 
 @pytest.fixture
@@ -175,7 +176,8 @@ def test_staged_pull_transform_push_with_in_defaults(workdir, capsys) -> None:
     code, pushed, _ = cli(capsys, "push", "pipe.py", "--json")
     assert pushed["status"] == "already_completed" and pushed["rows_uploaded"] == 0
     code, pushed, _ = cli(capsys, "push", "pipe.py", "--json", "--force")
-    assert pushed["status"] == "completed" and pushed["rows_uploaded"] == 2
+    # forced past the checkpoint; change-aware, so the 2 stored rows are not sent again
+    assert pushed["status"] == "completed" and (pushed["rows_uploaded"], pushed["unchanged"]) == (0, 2)
     code, pushed, _ = cli(capsys, "push", "pipe.py", "--json", "--in", transformed["out"], "--target-dataset", "copy")
     assert code == 0 and pushed["dataset"] == "copy" and pushed["rows_uploaded"] == 2
     # Summary without --json: `key: value` lines on stderr, nothing on stdout.

@@ -113,7 +113,7 @@ def test_example_definitions_load_offline_and_validate(isolated_home: Path, offl
     assert dg.AssetKey(["braintrust", "customer_support", "datasets", "golden_answers"]) in externals
 
     checks = {(c.asset_key.path[0], c.name) for a in assets.values() for c in a.check_specs}
-    pipeline_checks = {"rows_valid", "error_rate_ok", "unique_row_ids"}
+    pipeline_checks = {"rows_valid", "error_rate_ok", "unique_row_ids", "schema_valid"}
     # The support_faq.py example (a DatasetFile) adds its own schema_valid check.
     assert checks == {(p, name) for p in ("support_cases", "llm_call_traces", "user_feedback_golden") for name in pipeline_checks} | {
         ("support_faq", "schema_valid")

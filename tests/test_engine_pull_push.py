@@ -286,7 +286,9 @@ def test_run_pipeline_end_to_end_and_rerun_replaces(client, project, tmp_path) -
 
     second = run_pipeline(spec, client, window=86400, limit=100)
     assert len(_dataset(client, second.push.dataset_id)) == 10
-    assert int(second.push.version) > int(first.push.version)
+    # change-aware push: nothing changed, so nothing is sent and no version is created
+    assert second.push.version == first.push.version
+    assert (second.push.rows_pushed, second.push.unchanged, second.push.added) == (0, 10, 0)
 
 
 def test_run_skip_policy_records_errors(client, project, tmp_path) -> None:
@@ -375,9 +377,11 @@ def test_push_file_is_keyed_by_content_not_path(client, tmp_path) -> None:
     b.write_bytes(a.read_bytes())
     assert push_file(client, b, target, root=tmp_path / "root").status == "already_completed"
     forced = push_file(client, b, target, root=tmp_path / "root", force=True)
-    assert forced.status == "completed" and forced.rows_pushed == 3
+    # forced past the checkpoint, but change-aware: the 3 rows are already there
+    assert forced.status == "completed" and (forced.rows_pushed, forced.unchanged) == (0, 3)
     a.write_text(a.read_text() + json.dumps({"id": "x3", "input": 3}) + "\n")
-    assert push_file(client, a, target, root=tmp_path / "root").rows_pushed == 4
+    grown = push_file(client, a, target, root=tmp_path / "root")
+    assert (grown.rows_pushed, grown.added, grown.unchanged) == (1, 1, 3)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -398,7 +402,8 @@ def test_push_files_share_batches_and_keep_a_checkpoint_each(client, tmp_path) -
     before = client.stats.requests_by_endpoint["POST /logs3"]
     pushed = push_files(client, files, target, root=root)
     assert client.stats.requests_by_endpoint["POST /logs3"] - before == pushed.batches == 2  # 1507 rows
-    assert pushed.rows_pushed == 1507 and pushed.requests == pushed.batches + 3  # + project, dataset, version
+    # + one compare lookup per batch, project, dataset, version
+    assert pushed.rows_pushed == 1507 and pushed.requests == 2 * pushed.batches + 3
     assert [f.rows_pushed for f in pushed.files] == [1500, 7, 0, 7]
     assert [f.status for f in pushed.files] == ["completed"] * 4
     assert {f.version for f in pushed.files} == {pushed.version} and pushed.version is not None
@@ -413,7 +418,8 @@ def test_push_files_share_batches_and_keep_a_checkpoint_each(client, tmp_path) -
     assert [f.status for f in again.files] == ["already_completed"] * 4 and again.rows_pushed == 0
     assert client.stats.requests_by_endpoint["POST /logs3"] == before
     repushed = push_files(client, files, target, root=root, repush_completed=True)
-    assert repushed.rows_pushed == 1507 and int(repushed.version) > int(pushed.version)
+    # re-pushed, but every row is unchanged: nothing sent, no new version
+    assert repushed.rows_pushed == 0 and repushed.changes.unchanged == 1507 and repushed.version == pushed.version
     assert len(list(client.fetch_dataset(dataset["id"]))) == 1507  # replaced, not doubled
 
 

@@ -244,9 +244,11 @@ def _stage_run(args: argparse.Namespace, spec, client: BraintrustClient, progres
 
     window, _ = _window(args)
     on_error = args.on_error or spec.options.on_error
+    base = artifact_base_dir("bt-sync", artifact_name(args.name, args.pipeline))
     errors_path = None
     if on_error == "skip":
-        errors_path = args.errors or artifact_base_dir("bt-sync", artifact_name(args.name, args.pipeline)) / "errors.jsonl"
+        errors_path = args.errors or base / "errors.jsonl"
+    quarantine = (Path(errors_path).parent if errors_path is not None else base) / "quarantine.jsonl"
     result = run_pipeline(
         spec,
         client,
@@ -258,6 +260,7 @@ def _stage_run(args: argparse.Namespace, spec, client: BraintrustClient, progres
         on_error=on_error,
         errors_path=errors_path,
         progress=progress,
+        policy=_push_policy(spec, state_root="bt-sync", quarantine_path=quarantine),
     )
     return result.summary()
 
@@ -316,8 +319,17 @@ def _stage_push(args: argparse.Namespace, spec, client: BraintrustClient, progre
         root=args.root,
         force=args.force,
         progress=progress,
+        policy=_push_policy(spec, state_root=args.root),
     )
     return result.summary()
+
+
+def _push_policy(spec, **where: Any):
+    """The pipeline's push policy with the target's enforced schemas as its row check (as in Dagster)."""
+    from ..datasets.schema import target_row_check
+    from ..engine.policy import PushPolicy
+
+    return PushPolicy.for_pipeline(spec, row_check=target_row_check, **where)
 
 
 _STAGES = {"run": _stage_run, "pull": _stage_pull, "transform": _stage_transform, "push": _stage_push}

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..client import BraintrustClient
+from ..engine.policy import PushPolicy
 from ..engine.push import push_rows, resolve_target
 from ..engine.spec import TargetSpec
 from .errors import DatasetError
@@ -25,6 +26,9 @@ from .upload import UploadOptions, UploadResult, find_dataset, write_rows
 from .versions import resolve_version
 
 __all__ = ["DeleteResult", "copy_dataset", "delete_rows", "require_dataset"]
+
+# these rows were already compared with the dataset here (or are deletes): no second lookup
+NO_COMPARE = PushPolicy(compare=False)
 
 
 def require_dataset(client: BraintrustClient, target: TargetSpec) -> dict[str, Any]:
@@ -93,6 +97,6 @@ def delete_rows(
     version = None
     if matched and not dry_run:
         resolved = resolve_target(client, target)
-        pushed = push_rows(client, ({"id": i, "_object_delete": True} for i in matched), resolved, allow_deletes=True)
+        pushed = push_rows(client, ({"id": i, "_object_delete": True} for i in matched), resolved, allow_deletes=True, policy=NO_COMPARE)
         version = pushed.version
     return DeleteResult(dataset["id"], len(matched), 0 if dry_run else len(matched), matched, version, dry_run)

@@ -6,6 +6,7 @@ Braintrust's UI writes it) makes every write path of ours reject rows that do no
     schemas = DatasetSchemas.from_dataset(dataset)          # the dataset object from GET /v1/dataset/{id}
     schemas.errors(row, enforced_only=True) -> list[SchemaViolation]   # every error, not the first
     infer_schemas(rows, fields=("input", "expected", "metadata")) -> dict[field, schema]
+    target_row_check(target: ResolvedTarget) -> RowCheck | None   # the pipeline push's injected check
 
 Validation uses ``jsonschema``'s Draft 2020-12 validator, whose ``iter_errors`` reports every error
 with its JSON path; inference uses ``genson``, which builds the narrowest schema that accepts every
@@ -14,13 +15,13 @@ sample (see pyproject.toml).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import DatasetError
 
-__all__ = ["SCHEMA_FIELDS", "SCHEMA_DIALECT", "DatasetSchemas", "SchemaViolation", "infer_schemas"]
+__all__ = ["SCHEMA_FIELDS", "SCHEMA_DIALECT", "DatasetSchemas", "SchemaViolation", "infer_schemas", "target_row_check"]
 
 SCHEMA_FIELDS = ("input", "expected", "metadata")
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -85,6 +86,15 @@ class DatasetSchemas:
             for error in validator.iter_errors(value):
                 found.append(SchemaViolation(field, error.json_path, str(error.validator), error.message))
         return found
+
+
+def target_row_check(target: Any) -> Callable[[Mapping[str, Any]], list[dict[str, str]]] | None:
+    """The row check a pipeline push injects (``engine.policy.PushPolicy.row_check``): every
+    violation of the resolved target's enforced schemas, as dicts; None when nothing is enforced."""
+    schemas = DatasetSchemas.from_dataset({"metadata": getattr(target, "metadata", None)})
+    if not schemas.enforced:
+        return None
+    return lambda row: [violation.to_dict() for violation in schemas.errors(row)]
 
 
 def infer_schemas(rows: Iterable[Mapping[str, Any]], fields: Iterable[str] = SCHEMA_FIELDS) -> dict[str, dict[str, Any]]:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from ..client import BraintrustClient, NotFoundError
 from ..engine.jsonl import JsonlWriter
+from ..engine.policy import PushPolicy
 from ..engine.push import ResolvedTarget, latest_dataset_version, push_file, resolve_target
 from ..engine.rows import validate_row
 from ..engine.spec import TargetSpec
@@ -36,6 +37,9 @@ from .schema import DatasetSchemas
 from .staging import StagedRows
 
 __all__ = ["UploadOptions", "UploadResult", "find_dataset", "upload_file", "write_rows"]
+
+# these rows were already compared with the dataset here (or are deletes): no second lookup
+NO_COMPARE = PushPolicy(compare=False)
 
 Mode = Literal["upsert", "mirror"]
 COMPARE_BATCH = 1000
@@ -254,7 +258,8 @@ def write_rows(
             return result
         if result.added or result.updated or result.deleted:
             resolved = resolve_target(client, target)
-            pushed = push_file(client, send_path, resolved, root=staged.path.parent / "push", allow_deletes=True)
+            pushed = push_file(client, send_path, resolved, root=staged.path.parent / "push", allow_deletes=True,
+                               policy=NO_COMPARE)
             _describe_target(result, None, None, target, resolved)
             result.dataset_version = pushed.version
         elif dataset_id:

@@ -50,7 +50,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,7 +59,8 @@ from typing import Any
 from ..client import BraintrustClient, NotFoundError
 from ..client.http import MAX_PAGE_SIZE
 from .artifacts import DEFAULT_ROOT, sanitize_segment
-from .btql import dataset_from, max_xact
+from .btql import QueryCounter, dataset_from, max_xact
+from .delta import ChangeCounts, ChangeFilter
 from .errors import PipelineError
 from .jsonl import (
     JsonlError,
@@ -70,6 +71,9 @@ from .jsonl import (
     write_json_atomic,
     write_text_atomic,
 )
+from .policy import PushPolicy
+from .pushstate import PipelinePushState
+from .quarantine import RowCheck, Screened, enforce_max_invalid, screen_file
 from .rows import RowPreparer, RowValidationError, row_json_bytes
 from .spec import TargetSpec
 
@@ -78,6 +82,7 @@ __all__ = [
     "PushCheckpoint",
     "PushFilesResult",
     "PushInputError",
+    "PushPolicy",
     "PushResult",
     "ResolvedTarget",
     "TargetError",
@@ -125,9 +130,13 @@ class ResolvedTarget:
     dataset_id: str
     dataset_name: str
     org_name: str | None = None
+    # the dataset's metadata when resolved (its ``__schemas`` build the push's row check)
+    metadata: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("metadata")
+        return data
 
 
 def resolve_target(
@@ -180,6 +189,7 @@ def resolve_target(
         dataset_id=dataset["id"],
         dataset_name=dataset.get("name") or name,
         org_name=org,
+        metadata=dataset.get("metadata") if isinstance(dataset.get("metadata"), dict) else None,
     )
 
 
@@ -211,6 +221,13 @@ class PushResult:
     org_name: str | None = None
     checkpoint_dir: str | None = None
     input_path: str | None = None
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_curated: int = 0
+    quarantined: int = 0
+    quarantine_path: str | None = None
+    previous_version: str | None = None  # the version this pipeline's previous push produced
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,6 +250,13 @@ class PushResult:
             "dataset_version": self.version,
             "dataset_url": self.dataset_url,
             "target_project": self.project_name,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "kept_curated": self.kept_curated,
+            "quarantined": self.quarantined,
+            "quarantine_path": self.quarantine_path,
+            "previous_version": self.previous_version,
         }
 
 
@@ -243,7 +267,9 @@ class PushResult:
 class _Batch:
     """Rows for one upload. A batch may carry rows of several sources (the files of a multi-file
     push); for each, ``ends`` holds ``(items, physical lines)`` consumed through this batch and
-    ``counts`` / ``sizes`` its rows and bytes in it."""
+    ``counts`` / ``sizes`` its rows and bytes to send in it. After the comparison (``_compared``)
+    ``rows`` holds only the rows to send (maybe none: the batch then only advances checkpoints),
+    ``changes`` what was decided per source and ``lookups`` the queries it cost."""
 
     index: int
     rows: list[dict[str, Any]]
@@ -251,31 +277,59 @@ class _Batch:
     ends: dict[int, tuple[int, int]]
     counts: dict[int, int]
     sizes: dict[int, int]
+    sources: list[int] = field(default_factory=list)
+    row_sizes: list[int] = field(default_factory=list)
+    changes: dict[int, ChangeCounts] = field(default_factory=dict)
+    lookups: int = 0
 
 
 def _batches(
     rows: Iterable[tuple[dict[str, Any], int, int, int]], *, max_rows: int, max_bytes: int
 ) -> Iterator[_Batch]:
     """Group ``(row, source, end_item, end_line)`` into batches of <= max_rows rows and <= max_bytes."""
-    batch: list[dict[str, Any]] = []
-    ends: dict[int, tuple[int, int]] = {}
-    counts: dict[int, int] = {}
-    sizes: dict[int, int] = {}
-    size = 0
-    index = 0
+    batch = _Batch(0, [], 0, {}, {}, {})
     for row, source, item, line in rows:
         row_size = len(row_json_bytes(row)) + 1
-        if batch and (len(batch) >= max_rows or size + row_size > max_bytes):
-            yield _Batch(index, batch, size, ends, counts, sizes)
-            index += 1
-            batch, ends, counts, sizes, size = [], {}, {}, {}, 0
-        batch.append(row)
-        size += row_size
-        ends[source] = (item, line)
-        counts[source] = counts.get(source, 0) + 1
-        sizes[source] = sizes.get(source, 0) + row_size
-    if batch:
-        yield _Batch(index, batch, size, ends, counts, sizes)
+        if batch.rows and (len(batch.rows) >= max_rows or batch.nbytes + row_size > max_bytes):
+            yield batch
+            batch = _Batch(batch.index + 1, [], 0, {}, {}, {})
+        batch.rows.append(row)
+        batch.sources.append(source)
+        batch.row_sizes.append(row_size)
+        batch.nbytes += row_size
+        batch.ends[source] = (item, line)
+        batch.counts[source] = batch.counts.get(source, 0) + 1
+        batch.sizes[source] = batch.sizes.get(source, 0) + row_size
+    if batch.rows:
+        yield batch
+
+
+def _compared(batches: Iterable[_Batch], differ: ChangeFilter | None) -> Iterator[_Batch]:
+    """Each batch with only its new and changed rows (``engine.delta``: one lookup per batch)."""
+    for batch in batches:
+        if differ is None:
+            for source, count in batch.counts.items():
+                batch.changes[source] = ChangeCounts(added=count)  # not compared: all sent
+            yield batch
+            continue
+        before = differ.counter.requests
+        decisions = differ.decide(batch.rows)
+        kept = _Batch(batch.index, [], 0, batch.ends, {}, {}, lookups=differ.counter.requests - before)
+        for row, source, size, decision in zip(batch.rows, batch.sources, batch.row_sizes, decisions, strict=True):
+            kept.changes.setdefault(source, ChangeCounts()).count(decision)
+            if decision in ("added", "updated"):
+                kept.rows.append(row)
+                kept.sources.append(source)
+                kept.row_sizes.append(size)
+                kept.nbytes += size
+                kept.counts[source] = kept.counts.get(source, 0) + 1
+                kept.sizes[source] = kept.sizes.get(source, 0) + size
+        yield kept
+
+
+def _send(client: BraintrustClient, batch: _Batch) -> None:
+    if batch.rows:  # a batch of unchanged rows only advances the checkpoints
+        client.insert_rows(batch.rows)
 
 
 def _upload(
@@ -288,7 +342,7 @@ def _upload(
     """Upload batches with up to ``max_workers`` in flight; ``commit`` them in input order."""
     if max_workers <= 1:
         for batch in batches:
-            client.insert_rows(batch.rows)
+            _send(client, batch)
             commit(batch)
         return
     in_flight: deque[tuple[_Batch, Future[None]]] = deque()
@@ -299,7 +353,7 @@ def _upload(
                 done, future = in_flight.popleft()
                 future.result()
                 commit(done)
-            in_flight.append((batch, pool.submit(client.insert_rows, batch.rows)))
+            in_flight.append((batch, pool.submit(_send, client, batch)))
         while in_flight:
             done, future = in_flight.popleft()
             future.result()
@@ -324,17 +378,25 @@ ProgressFn = Callable[[int, int], None]  # (rows committed, batches committed)
 
 @dataclass
 class _Tally:
-    """What this push committed so far."""
+    """What this push committed so far: rows sent, uploads (``batches``), bytes, compare lookups
+    and the comparison's decisions."""
 
     rows: int = 0
     batches: int = 0
     nbytes: int = 0
+    lookups: int = 0
+    changes: ChangeCounts = field(default_factory=ChangeCounts)
 
     def add(self, batch: _Batch, source: int | None = None) -> None:
         """Count ``batch`` (only ``source``'s rows and bytes in it, when given)."""
-        self.rows += len(batch.rows) if source is None else batch.counts[source]
-        self.nbytes += batch.nbytes if source is None else batch.sizes[source]
-        self.batches += 1
+        sent = len(batch.rows) if source is None else batch.counts.get(source, 0)
+        self.rows += sent
+        self.nbytes += batch.nbytes if source is None else batch.sizes.get(source, 0)
+        self.batches += 1 if sent else 0
+        self.lookups += batch.lookups
+        for key, counts in batch.changes.items():
+            if source is None or key == source:
+                self.changes.add(counts)
 
 
 def _resolve_requests(target: TargetSpec | ResolvedTarget) -> int:
@@ -345,7 +407,7 @@ def _resolve_requests(target: TargetSpec | ResolvedTarget) -> int:
 def _push_result(
     resolved: ResolvedTarget, tally: _Tally, *, version: str | None, requests: int, dataset_url: str, **extra: Any
 ) -> PushResult:
-    """``requests`` counts the target resolution; each batch and the version query are added here."""
+    """``requests`` counts the target resolution; uploads, lookups and the version query are added here."""
     return PushResult(
         dataset_id=resolved.dataset_id,
         dataset_name=resolved.dataset_name,
@@ -354,12 +416,46 @@ def _push_result(
         version=version,
         rows_pushed=tally.rows,
         batches=tally.batches,
-        requests=requests + tally.batches + 1,
+        requests=requests + tally.batches + tally.lookups + 1,
         dataset_url=dataset_url,
         bytes_sent=tally.nbytes,
         org_name=resolved.org_name,
+        added=tally.changes.added,
+        updated=tally.changes.updated,
+        unchanged=tally.changes.unchanged,
+        kept_curated=tally.changes.kept,
         **extra,
     )
+
+
+class _Session:
+    """The policy of one push once its target is resolved: the row check, the comparison and
+    the pipeline's push state (saved by :meth:`finish` after a successful push)."""
+
+    def __init__(self, client: BraintrustClient, resolved: ResolvedTarget, policy: PushPolicy, root: Path | None):
+        self.policy = policy
+        self.check: RowCheck | None = policy.row_check(resolved) if policy.row_check is not None else None
+        state_root = policy.state_root or root
+        self.state = None
+        if policy.pipeline and state_root is not None:
+            self.state = PipelinePushState.load(state_root, resolved.dataset_id, policy.pipeline)
+        self.differ = None
+        if policy.compare:
+            self.differ = ChangeFilter(
+                client, resolved.dataset_id, on_conflict=policy.on_conflict,
+                previous_version=self.state.last_version if self.state else None,
+                kept_ids=self.state.kept_ids if self.state else (), counter=QueryCounter(),
+            )
+
+    @property
+    def previous_version(self) -> str | None:
+        return self.state.last_version if self.state else None
+
+    def finish(self, version: str | None, sent: int) -> None:
+        if self.state is not None:
+            kept = self.differ.newly_kept if self.differ is not None else ()
+            self.state.record(version, kept, sent=sent > 0, keep_curated=self.policy.on_conflict == "keep_curated")
+            self.state.save()
 
 
 def push_rows(
@@ -373,17 +469,26 @@ def push_rows(
     max_workers: int = DEFAULT_PUSH_WORKERS,
     on_progress: ProgressFn | None = None,
     allow_deletes: bool = False,
+    policy: PushPolicy | None = None,
 ) -> PushResult:
     """Stream ``rows`` into the target dataset (see the module doc); no checkpoint (a re-run
-    of the same rows replaces them). An invalid or duplicate row raises
-    :class:`engine.rows.RowValidationError` after the batches before it were committed."""
+    of the same rows sends only what changed). An invalid or duplicate row raises
+    :class:`engine.rows.RowValidationError` after the batches before it were committed. With a
+    row check (``policy.row_check``), the rows are spooled to a file beside
+    ``policy.quarantine_path`` first, so above ``max_invalid`` rejected rows nothing is sent."""
     _check_batch_limits(batch_rows, batch_bytes, max_workers)
+    policy = policy or PushPolicy()
     resolved = resolve_target(client, target, default_org=default_org)
     dataset_id = resolved.dataset_id
+    session = _Session(client, resolved, policy, policy.state_root)
     preparer = RowPreparer(allow_deletes=allow_deletes)
     tally = _Tally()
+    spool: _Spool | None = None
+    if session.check is not None:
+        spool = _Spool.of(rows, session.check, policy, allow_deletes)
+        rows = spool.rows()
 
-    def prepared() -> Iterator[tuple[dict[str, Any], int, int]]:
+    def prepared() -> Iterator[tuple[dict[str, Any], int, int, int]]:
         for index, row in enumerate(rows):
             out = preparer.prepare(row, index)
             out["dataset_id"] = dataset_id
@@ -394,19 +499,63 @@ def push_rows(
         if on_progress is not None:
             on_progress(tally.rows, tally.batches)
 
-    _upload(
-        client,
-        _batches(prepared(), max_rows=batch_rows, max_bytes=batch_bytes),
-        max_workers=max_workers,
-        commit=commit,
-    )
+    try:
+        _upload(
+            client,
+            _compared(_batches(prepared(), max_rows=batch_rows, max_bytes=batch_bytes), session.differ),
+            max_workers=max_workers,
+            commit=commit,
+        )
+    finally:
+        if spool is not None:
+            spool.close()
+    version = latest_dataset_version(client, dataset_id)
+    previous = session.previous_version
+    session.finish(version, tally.rows)
     return _push_result(
         resolved,
         tally,
-        version=latest_dataset_version(client, dataset_id),
+        version=version,
         requests=_resolve_requests(target),
         dataset_url=client.dataset_url(resolved.project_name, resolved.dataset_name),
+        quarantined=spool.screened.count if spool else 0,
+        quarantine_path=os.fspath(spool.screened.quarantine_path) if spool and spool.screened.count else None,
+        previous_version=previous,
     )
+
+
+@dataclass
+class _Spool:
+    """A streamed push's rows written to disk and screened, so the quarantine limit is known
+    before anything is sent (``push_rows`` with a row check)."""
+
+    path: Path
+    screened: Screened
+
+    @classmethod
+    def of(cls, rows: Iterable[Mapping[str, Any]], check: RowCheck, policy: PushPolicy, allow_deletes: bool) -> _Spool:
+        quarantine = policy.quarantine_path or Path(DEFAULT_ROOT) / "quarantine.jsonl"
+        path = quarantine.with_name(f".push-spool-{os.getpid()}-{id(rows)}.jsonl")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        preparer = RowPreparer(allow_deletes=allow_deletes)  # invalid rows fail here, before any upload
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                for index, row in enumerate(rows):
+                    handle.write(compact_json(preparer.prepare(row, index)) + "\n")
+            screened = screen_file(path, check, allow_deletes=allow_deletes, out=quarantine)
+            enforce_max_invalid([screened], policy.max_invalid)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return cls(path, screened)
+
+    def rows(self) -> Iterator[Any]:
+        for value, item, _ in _iter_file_rows(self.path):
+            if item not in self.screened.items:
+                yield value
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 # -- checkpointed file push --------------------------------------------------------------------
@@ -483,6 +632,7 @@ class _PendingFile:
     skip: int = 0
     pushed: bool = False  # part of this push (not skipped as already completed)
     tally: _Tally = field(default_factory=_Tally)
+    screened: Screened | None = None  # rows the target's row check rejected (not sent)
 
     @property
     def done(self) -> bool:
@@ -538,6 +688,9 @@ class PushFilesResult:
     rows_pushed: int
     batches: int
     requests: int
+    changes: ChangeCounts = field(default_factory=ChangeCounts)
+    quarantined: int = 0
+    previous_version: str | None = None
 
 
 def _validate_file(path: Path, allow_deletes: bool = False) -> tuple[str, int]:
@@ -570,6 +723,7 @@ def push_files(
     on_progress: ProgressFn | None = None,
     on_commit: Callable[[PushCheckpoint], None] | None = None,
     allow_deletes: bool = False,
+    policy: PushPolicy | None = None,
 ) -> PushFilesResult:
     """Push several ``transformed.jsonl`` files into one dataset, their rows sharing batches
     (a backfill of 365 small windows is a few uploads, not 365), each file keeping its own
@@ -579,6 +733,8 @@ def push_files(
     skipped (``already_completed``) unless ``force`` or ``repush_completed``; ``force`` also
     restarts interrupted pushes, ``repush_completed`` resumes them. One version query ends the
     push. ``on_commit`` is called after each checkpoint save (tests crash there on purpose).
+    ``policy`` (default: change-aware, ``overwrite``): see :class:`engine.policy.PushPolicy`; rows
+    its row check rejects go to ``quarantine.jsonl`` beside their file and are not sent.
     """
     _check_batch_limits(batch_rows, batch_bytes, max_workers)
     paths = [Path(p) for p in input_paths]
@@ -586,6 +742,7 @@ def push_files(
 
     resolved = resolve_target(client, target, default_org=default_org)
     dataset_id = resolved.dataset_id
+    session = _Session(client, resolved, policy or PushPolicy(), Path(root))
     url = client.dataset_url(resolved.project_name, resolved.dataset_name)
     unique: dict[str, _PendingFile] = {}  # inputs with the same content share one checkpoint: pushed once
     for path, (input_sha, total) in zip(paths, checked, strict=True):
@@ -601,6 +758,8 @@ def push_files(
     files = list(unique.values())
 
     pending = [(source, f) for source, f in enumerate(files) if not f.done]
+    if session.check is not None:
+        _screen_pending([f for _, f in pending], session.check, session.policy.max_invalid, allow_deletes)
     for _, f in pending:
         f.begin(dataset_id)
     resumed = sum(f.skip for _, f in pending)
@@ -612,7 +771,7 @@ def push_files(
             preparer = RowPreparer(allow_deletes=allow_deletes)
             for value, item, line in _iter_file_rows(f.path):
                 out = preparer.prepare(value, item - 1)
-                if item <= f.skip:
+                if item <= f.skip or (f.screened is not None and item in f.screened.items):
                     continue
                 out["dataset_id"] = dataset_id
                 yield out, source, item, line
@@ -625,8 +784,8 @@ def push_files(
             assert state is not None
             f.tally.add(batch, source)
             state.items_done, state.line_offset = end_item, end_line
-            state.batches_done += 1
-            state.bytes_sent += batch.sizes[source]
+            state.batches_done += 1 if batch.counts.get(source) else 0
+            state.bytes_sent += batch.sizes.get(source, 0)
             state.save()
             if on_commit is not None:
                 on_commit(state)
@@ -636,7 +795,7 @@ def push_files(
     try:
         _upload(
             client,
-            _batches(prepared(), max_rows=batch_rows, max_bytes=batch_bytes),
+            _compared(_batches(prepared(), max_rows=batch_rows, max_bytes=batch_bytes), session.differ),
             max_workers=max_workers,
             commit=commit,
         )
@@ -647,6 +806,8 @@ def push_files(
             f.state.save()
         raise
     version = latest_dataset_version(client, dataset_id)
+    previous = session.previous_version
+    session.finish(version, run.rows)
     for _, f in pending:
         f.complete(version, url)
 
@@ -664,6 +825,9 @@ def push_files(
             status="completed" if f.pushed else "already_completed",
             checkpoint_dir=os.fspath(f.spec_dir),
             input_path=os.fspath(path),
+            quarantined=f.screened.count if f.screened else 0,
+            quarantine_path=os.fspath(f.screened.quarantine_path) if f.screened and f.screened.count else None,
+            previous_version=previous,
         )
 
     return PushFilesResult(
@@ -671,8 +835,18 @@ def push_files(
         version=version,
         rows_pushed=run.rows,
         batches=run.batches,
-        requests=resolve_requests + run.batches + 1,
+        requests=resolve_requests + run.batches + run.lookups + 1,
+        changes=run.changes,
+        quarantined=sum(f.screened.count for _, f in pending if f.screened),
+        previous_version=previous,
     )
+
+
+def _screen_pending(files: Sequence[_PendingFile], check: RowCheck, max_invalid: int, allow_deletes: bool) -> None:
+    """Screen every file to push against the row check; above ``max_invalid`` nothing is sent."""
+    for f in files:
+        f.screened = screen_file(f.path, check, allow_deletes=allow_deletes)
+    enforce_max_invalid([f.screened for f in files if f.screened is not None], max_invalid)
 
 
 def push_file(
@@ -689,6 +863,7 @@ def push_file(
     on_progress: ProgressFn | None = None,
     on_commit: Callable[[PushCheckpoint], None] | None = None,
     allow_deletes: bool = False,
+    policy: PushPolicy | None = None,
 ) -> PushResult:
     """Push one ``transformed.jsonl`` file with a content-keyed checkpoint (:func:`push_files`
     of one file). Raises :class:`PushInputError` for a missing/invalid file and
@@ -696,7 +871,7 @@ def push_file(
     return push_files(
         client, [input_path], target, root=root, force=force, default_org=default_org,
         batch_rows=batch_rows, batch_bytes=batch_bytes, max_workers=max_workers,
-        on_progress=on_progress, on_commit=on_commit, allow_deletes=allow_deletes,
+        on_progress=on_progress, on_commit=on_commit, allow_deletes=allow_deletes, policy=policy,
     ).files[0]
 
 

@@ -49,6 +49,7 @@ from .hydrate import make_trace_fetcher
 from .items import TransformItem
 from .progress import Progress, as_progress, report_pull, report_push, report_transform
 from .pull import PullStats, PullStream, ResolvedSource, Window, pull_refs
+from .policy import PushPolicy
 from .push import DEFAULT_PUSH_WORKERS, PushResult, push_rows
 from .spec import PipelineSpec, SourceSpec
 from .transform import TransformStats, TransformStream, make_trace_factory, transform_items
@@ -107,7 +108,11 @@ class RunResult:
             "batches": self.push.batches,
             "requests": self.requests,
             "pull_requests": self.pull.requests,
+            **{key: getattr(self.push, key) for key in _CHANGE_KEYS},
         }
+
+
+_CHANGE_KEYS = ("added", "updated", "unchanged", "kept_curated", "quarantined", "quarantine_path", "previous_version")
 
 
 @dataclass
@@ -162,6 +167,7 @@ def _stream(
     max_error_rate: float | None,
     push_workers: int,
     row_hook: Any = None,
+    policy: PushPolicy | None = None,
 ) -> RunResult:
     started = time.monotonic()
     before = client.stats.requests
@@ -190,6 +196,7 @@ def _stream(
             batch_bytes=spec.options.push_batch_bytes,
             max_workers=push_workers,
             on_progress=report_push(progress),
+            policy=policy or PushPolicy.for_pipeline(spec),
         )
     finally:
         rows.close()
@@ -221,6 +228,7 @@ def run_pipeline(
     progress: Progress | None = None,
     max_error_rate: float | None = None,
     push_workers: int = DEFAULT_PUSH_WORKERS,
+    policy: PushPolicy | None = None,
 ) -> RunResult:
     """Streaming pull -> transform -> push for one window, writing no artifacts (bt's ``run``).
 
@@ -231,7 +239,8 @@ def run_pipeline(
     transforms and ``push_workers`` upload batches are held at once. Rows are pushed as they are
     produced, so a failing run may leave earlier rows written (deterministic ids: a re-run
     replaces them). With ``skip``, the run still fails afterwards when skipped/candidates exceeds
-    ``max_error_rate`` (default: the pipeline option).
+    ``max_error_rate`` (default: the pipeline option). ``policy``: the push's comparison, row
+    check and push state (default :meth:`PushPolicy.for_pipeline`: no row check, no state).
     """
     progress = as_progress(progress)
     stream = pull_refs(
@@ -245,7 +254,7 @@ def run_pipeline(
     return _stream(
         spec, client, stream, stream,
         max_concurrency=max_concurrency, on_error=on_error, errors_path=errors_path, progress=progress,
-        max_error_rate=max_error_rate, push_workers=push_workers,
+        max_error_rate=max_error_rate, push_workers=push_workers, policy=policy,
     )
 
 
@@ -292,6 +301,7 @@ def run_partitions(
     progress: Progress | None = None,
     max_error_rate: float | None = None,
     push_workers: int = DEFAULT_PUSH_WORKERS,
+    policy: PushPolicy | None = None,
 ) -> PartitionedRunResult:
     """Run many partitions as one streaming run (one sweep, one push stream); see module doc.
 
@@ -329,6 +339,6 @@ def run_partitions(
     result = _stream(
         spec, client, items(), stream,
         max_concurrency=max_concurrency, on_error=on_error, errors_path=errors_path, progress=progress,
-        max_error_rate=max_error_rate, push_workers=push_workers, row_hook=tally,
+        max_error_rate=max_error_rate, push_workers=push_workers, row_hook=tally, policy=policy,
     )
     return PartitionedRunResult(result=result, partitions=counts)

@@ -207,6 +207,10 @@ class PipelineOptions(BaseModel):
     candidates ratio above which a ``skip`` run still fails. ``max_concurrency``: transform calls
     in flight. ``page_size``: BTQL page size (<= 1000). ``push_batch_rows``/``push_batch_bytes``:
     upload batch limits (bt: 1000 rows, half of the server's 6 MiB payload limit).
+    ``on_conflict``: ``overwrite`` (bt) replaces rows edited in the dataset; ``keep_curated``
+    keeps rows someone edited or deleted since this pipeline last wrote them (``engine.delta``).
+    ``max_invalid_rows``: rows failing the target's enforced schemas a push may quarantine and
+    still push the valid rows (``engine.quarantine``); above it nothing is pushed.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -223,6 +227,8 @@ class PipelineOptions(BaseModel):
     page_size: int = Field(default=1000, ge=1, le=1000)
     push_batch_rows: int = Field(default=1000, ge=1, le=1000)
     push_batch_bytes: int = Field(default=3 * MiB, ge=1024)
+    on_conflict: Literal["overwrite", "keep_curated"] = "overwrite"
+    max_invalid_rows: int = Field(default=0, ge=0)
 
     @field_validator("timezone")
     @classmethod

@@ -10,7 +10,7 @@ Staged, with bt's artifact layout (``--root``, ``--in``, ``--out``; docs/BT_COMP
                     source_overrides=None, progress=None, max_error_rate=None)
                     -> TransformStageResult
     push_stage(client, spec, *, pipeline_path, name_flag=None, in_path=None, root="bt-sync",
-               force=False, progress=None, push_workers=4) -> PushResult
+               force=False, progress=None, push_workers=4, policy=None) -> PushResult
 
 ``pull_stage`` writes ``pulled.jsonl`` in bt's exact line shape plus the payload sidecar
 ``pulled.spans.jsonl`` (one :meth:`TransformItem.to_json` line per ref; its path and the sha256
@@ -48,6 +48,7 @@ from .items import TransformItem
 from .jsonl import JsonlWriter, read_jsonl, sha256_file
 from .progress import Progress, as_progress, report_pull, report_push, report_transform
 from .pull import PullStats, ResolvedSource, Window, pull_refs, resolve_source
+from .policy import PushPolicy
 from .push import DEFAULT_PUSH_WORKERS, PushResult, push_file
 from .run import OnError, enforce_error_rate, span_trace_factory
 from .spec import PipelineSpec, SourceSpec
@@ -338,10 +339,13 @@ def push_stage(
     force: bool = False,
     progress: Progress | None = None,
     push_workers: int = DEFAULT_PUSH_WORKERS,
+    policy: PushPolicy | None = None,
 ) -> PushResult:
     """bt's ``push``: ``--in`` (default: the latest completed transform) into the target
     dataset with a content-keyed checkpoint under ``root``. The target org defaults to the
-    source org recorded in the transform manifest (bt)."""
+    source org recorded in the transform manifest (bt). ``policy`` (default
+    :meth:`PushPolicy.for_pipeline`, push state under ``root``) adds the row check: rejected rows
+    go to ``quarantine.jsonl`` beside ``--in``."""
     progress = as_progress(progress)
     in_file = Path(in_path) if in_path is not None else require_latest_completed(
         root, artifact_name(name_flag, pipeline_path), "transform", pipeline_path, command=CLI_COMMAND
@@ -359,4 +363,5 @@ def push_stage(
         batch_bytes=spec.options.push_batch_bytes,
         max_workers=push_workers,
         on_progress=report_push(progress),
+        policy=policy or PushPolicy.for_pipeline(spec),
     )

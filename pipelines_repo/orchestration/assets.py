@@ -19,6 +19,7 @@ Every stage:
 
 import json
 import os
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,17 +27,18 @@ import dagster as dg
 
 from ..engine.artifacts import manifest_source_org
 from ..engine.jsonl import read_jsonl
-from ..engine.push import resolve_target
+from ..engine.push import PushResult, resolve_target
 from ..engine.spec import PipelineSpec
 from ..engine.stages import TransformStageResult
 from ..engine.window import TimeWindow
-from .checks import build_check_results, build_check_specs, inspect_rows, partition_rows
+from .checks import build_check_results, build_check_specs, build_schema_result, inspect_rows, partition_rows
 from .partitions import windows_for_keys
 from .resource import BraintrustResource
 from .staging import (
     partition_dir,
     pull_partitions_staged,
     push_partitions,
+    screen_partitions,
     transform_partition,
 )
 from .translator import BraintrustTranslator
@@ -90,6 +92,25 @@ def _version_value(version: str | None) -> str:
     """The dataset version (`_xact_id`) as text: an identifier to pin evals to, not a quantity
     (and 19 digits overflow GraphQL's 32-bit Int, so the UI and API would show nothing)."""
     return version if version is not None else "(empty dataset)"
+
+
+def _change_meta(result: PushResult, dataset: str, project: str) -> dict[str, Any]:
+    """What one partition's push changed, and the command that shows it row by row."""
+    meta: dict[str, Any] = {
+        "added": result.added,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "kept_curated": result.kept_curated,
+        "quarantined": result.quarantined,
+    }
+    if result.quarantine_path:
+        meta["quarantine_jsonl"] = dg.MetadataValue.path(result.quarantine_path)
+    if result.previous_version and result.version and result.previous_version != result.version:
+        meta["diff"] = (
+            f"bt-dagster datasets diff {shlex.quote(dataset)} --project {shlex.quote(project)} "
+            f"--from {result.previous_version} --to {result.version}"
+        )
+    return meta
 
 
 def _range_label(keys: Sequence[str]) -> str:
@@ -179,10 +200,11 @@ def build_pipeline_assets(
         plane = braintrust.plane_description()
         context.log.info(f"{spec.name}: transforming {_range_label(list(wins))} on the {plane}")
         client = braintrust.get_client()
-        parts = []
+        parts, stages = [], []
         totals = {"candidates": 0, "rows": 0, "skipped": 0, "requests": 0}
         for key, window in wins.items():
             stage = partition_dir(spec, key, window)
+            stages.append(stage)
             result = transform_partition(client, spec, stage)
             stats = result.summary()
             parts.append(partition_rows(key, result.out, stats, result.errors_path))
@@ -191,6 +213,12 @@ def build_pipeline_assets(
             context.add_asset_metadata(_transformed_meta(result, window), partition_key=key)
         report = inspect_rows(parts)
         checks = build_check_results(report, spec)
+        # the push's own schema screen (get-or-create of the target, as the push would do next)
+        target = resolve_target(client, spec.target, default_org=manifest_source_org(stages[0].transform_manifest()))
+        screens = screen_partitions(stages, target)
+        checks.append(build_schema_result(list(zip(wins, screens)) if screens is not None else None, spec))
+        for stage, screened in zip(stages, screens or [], strict=False):
+            context.add_asset_metadata({"quarantined": screened.count}, partition_key=stage.key)
         failed = [c.check_name for c in checks if not c.passed]
         if failed:
             context.log.error(f"{spec.name}: check(s) {', '.join(failed)} failed; the push is blocked")
@@ -227,6 +255,7 @@ def build_pipeline_assets(
                     "rows": result.rows_pushed,
                     "batches": result.batches,
                     "dataset_version": _version_value(result.version),
+                    **_change_meta(result, target.dataset_name, target.project_name),
                     **_window_meta(stage.window),
                 },
                 partition_key=stage.key,
@@ -242,6 +271,11 @@ def build_pipeline_assets(
                 "dataset_id": target.dataset_id,
                 "run_rows_pushed": pushed.rows_pushed,
                 "run_batches": pushed.batches,
+                "run_added": pushed.changes.added,
+                "run_updated": pushed.changes.updated,
+                "run_unchanged": pushed.changes.unchanged,
+                "run_kept_curated": pushed.changes.kept,
+                "run_quarantined": pushed.quarantined,
                 "api_requests": pushed.requests,
                 "dataset_version_after_run": _version_value(version),
                 "partitions_in_run": len(wins),

@@ -14,6 +14,10 @@ run, so the dataset is left unchanged.
   ``max_error_rate`` (with ``on_error='skip'``; under ``'fail'`` the transform raises instead).
 - ``unique_row_ids``: no explicit row id appears twice among the run's partitions (two rows with
   one id would overwrite each other in the dataset; the push rejects them).
+- ``schema_valid``: the rows failing the target dataset's enforced schemas (the push's own screen,
+  ``engine.quarantine``; every error in each partition's ``quarantine.jsonl``) are at most the
+  pipeline's ``max_invalid_rows`` (default 0) in the run; at or below it the push writes the valid
+  rows, above it the check fails and blocks the push.
 
 A ``DatasetFile``'s ``<name>/dataset_version`` has one blocking check, ``schema_valid``: the rows
 quarantined for failing the dataset's enforced schemas are at most ``max_invalid_rows``.
@@ -33,6 +37,7 @@ from typing import Any
 import dagster as dg
 
 from ..engine.jsonl import JsonlError, read_jsonl
+from ..engine.quarantine import Screened
 from ..engine.rows import RowValidationError, TransformRowError, validate_row
 from ..engine.spec import PipelineSpec
 
@@ -47,6 +52,7 @@ __all__ = [
     "build_check_specs",
     "build_schema_check_result",
     "build_schema_check_spec",
+    "build_schema_result",
     "inspect_rows",
     "partition_rows",
 ]
@@ -82,6 +88,16 @@ def build_check_specs(asset_key: dg.AssetKey, spec: PipelineSpec) -> list[dg.Ass
             asset=asset_key,
             blocking=True,
             description="No row id appears twice in the run's partitions; blocks the push otherwise.",
+        ),
+        dg.AssetCheckSpec(
+            CHECK_SCHEMA_VALID,
+            asset=asset_key,
+            blocking=True,
+            description=(
+                "Rows failing the target dataset's enforced schemas stay at or under max_invalid_rows "
+                f"({spec.options.max_invalid_rows}); they go to quarantine.jsonl, never to the dataset. "
+                "Blocks the push otherwise."
+            ),
         ),
     ]
 
@@ -266,3 +282,34 @@ def build_schema_check_result(
         check_name=CHECK_SCHEMA_VALID, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
         description=text, metadata=meta,
     )
+def build_schema_result(screens: Sequence[tuple[str, Screened]] | None, spec: PipelineSpec) -> dg.AssetCheckResult:
+    """``schema_valid`` from the push's screen of each partition (``None``: nothing enforced)."""
+    limit = spec.options.max_invalid_rows
+    screens = list(screens or [])
+    invalid = sum(s.count for _, s in screens)
+    meta: dict[str, Any] = {
+        "quarantined": invalid,
+        "max_invalid_rows": limit,
+        "enforced": bool(screens),
+        "per_partition": dg.MetadataValue.md(_lines([f"{key}: {s.count}" for key, s in screens if s.count])),
+    }
+    files = [s.quarantine_path for _, s in screens if s.count]
+    if files:
+        meta["quarantine_jsonl"] = dg.MetadataValue.path(os.fspath(files[0]))
+    if invalid == 0:
+        description = "Every row conforms to the target's enforced schemas." if screens else "The target enforces no schema."
+    elif invalid <= limit:
+        description = f"{invalid} row(s) quarantined (max_invalid_rows {limit}); the valid rows will be pushed."
+    else:
+        description = (
+            f"{invalid} row(s) fail the target's enforced schemas (max_invalid_rows {limit}); the push is blocked. "
+            f"See {os.fspath(files[0])}; fix the transform or the schema, or raise max_invalid_rows."
+        )
+    return dg.AssetCheckResult(
+        check_name=CHECK_SCHEMA_VALID,
+        passed=invalid <= limit,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata=meta,
+    )
+

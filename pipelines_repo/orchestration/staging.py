@@ -25,8 +25,11 @@ Stages:
 - :func:`transform_partition`: ``engine.stages.transform_stage`` on the partition's ``pulled.jsonl``.
 - :func:`push_partitions`: ``engine.push.push_files`` of the partitions' ``transformed.jsonl``
   (the CLI's ``push`` path, checkpointed per partition, rows of many partitions sharing batches);
-  a partition whose checkpoint says it already completed is pushed again, so re-materializing a
-  partition re-asserts its rows in the dataset, while an interrupted push resumes.
+  a partition whose checkpoint says it already completed is pushed again (change-aware: only new
+  and changed rows are sent), while an interrupted push resumes. The pipeline's push state
+  (``keep_curated``) lives under the same root. Rows failing the target's enforced schemas go to
+  ``quarantine.jsonl`` beside ``transformed.jsonl`` (:func:`screen_partitions` is the same
+  screen, for the ``schema_valid`` check).
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ from ..engine.artifacts import (
 from ..engine.errors import PipelineError
 from ..engine.jsonl import canonical_json, sha256_file
 from ..engine.pull import PullStats, ResolvedSource, resolve_source
+from ..datasets.schema import target_row_check
+from ..engine.policy import PushPolicy
 from ..engine.push import PushFilesResult, ResolvedTarget, push_files
+from ..engine.quarantine import Screened, screen_file
 from ..engine.run import pull_partitions
 from ..engine.stages import TransformStageResult, payloads_path_for, transform_stage
 from ..engine.spec import PipelineSpec, SourceSpec
@@ -66,6 +72,7 @@ __all__ = [
     "partition_pull_spec",
     "pull_partitions_staged",
     "push_partitions",
+    "screen_partitions",
     "staging_root",
     "transform_partition",
 ]
@@ -321,4 +328,14 @@ def push_partitions(
         repush_completed=True,
         batch_rows=spec.options.push_batch_rows,
         batch_bytes=spec.options.push_batch_bytes,
+        policy=PushPolicy.for_pipeline(spec, row_check=target_row_check),
     )
+
+
+def screen_partitions(stages: Sequence[PartitionStage], target: ResolvedTarget) -> list[Screened] | None:
+    """The push's own schema screen of each partition's ``transformed.jsonl`` (``quarantine.jsonl``
+    beside it), for the ``schema_valid`` check; None when the target enforces no schema."""
+    check = target_row_check(target)
+    if check is None:
+        return None
+    return [screen_file(stage.transformed, check) for stage in stages]
