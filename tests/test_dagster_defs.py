@@ -74,7 +74,7 @@ def test_example_definitions_load_offline_and_validate(isolated_home: Path, offl
     defs = definitions.defs
     dg.Definitions.validate_loadable(defs)
     assets = asset_defs(defs)
-    for prefix in ("support_cases", "llm_call_traces", "user_feedback_golden"):
+    for prefix in ("support_cases", "llm_call_traces", "user_feedback_golden", "otel_review_queue"):
         for stage in STAGES:
             key = dg.AssetKey([prefix, stage])
             assert key in assets, key
@@ -115,18 +115,19 @@ def test_example_definitions_load_offline_and_validate(isolated_home: Path, offl
     checks = {(c.asset_key.path[0], c.name) for a in assets.values() for c in a.check_specs}
     pipeline_checks = {"rows_valid", "error_rate_ok", "unique_row_ids", "schema_valid"}
     # The support_faq.py example (a DatasetFile) adds its own schema_valid check.
-    assert checks == {(p, name) for p in ("support_cases", "llm_call_traces", "user_feedback_golden") for name in pipeline_checks} | {
+    assert checks == {(p, name) for p in ("support_cases", "llm_call_traces", "user_feedback_golden", "otel_review_queue") for name in pipeline_checks} | {
         ("support_faq", "schema_valid")
     }
     for check in (c for a in assets.values() for c in a.check_specs):
         assert check.blocking
-        assert check.asset_key.path[-1] == ("dataset_version" if check.name == "schema_valid" else "transformed_rows")
+        # a DatasetFile's check guards its dataset_version; a pipeline's checks guard transformed_rows
+        assert check.asset_key.path[-1] == ("dataset_version" if check.asset_key.path[0] == "support_faq" else "transformed_rows")
 
     schedules = {s.name: defs.get_schedule_def(s.name) for s in defs.schedules}
     sensors = {s.name: s for s in defs.sensors}
-    assert set(schedules) == {"support_cases_nightly", "llm_call_traces_nightly", "user_feedback_golden_nightly"}
+    assert set(schedules) == {"support_cases_nightly", "llm_call_traces_nightly", "user_feedback_golden_nightly", "otel_review_queue_nightly"}
     assert set(sensors) == {
-        "support_cases_late_data", "llm_call_traces_late_data", "user_feedback_golden_late_data",
+        "support_cases_late_data", "llm_call_traces_late_data", "user_feedback_golden_late_data", "otel_review_queue_late_data",
         "support_faq_file_changed",  # the support_faq.py example (a DatasetFile)
     }
     for item in [*schedules.values(), *sensors.values()]:

@@ -22,7 +22,7 @@ from pipelines_repo.backend import open_client
 from pipelines_repo.settings import ApiSettings
 
 LOCATION = "braintrust_pipelines"
-PIPELINES = ("support_cases", "llm_call_traces", "user_feedback_golden")
+PIPELINES = ("support_cases", "llm_call_traces", "user_feedback_golden", "otel_review_queue")
 BIN = Path(sys.executable).parent
 
 WORKSPACE_QUERY = """

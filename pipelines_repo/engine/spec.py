@@ -227,8 +227,17 @@ class PipelineOptions(BaseModel):
     page_size: int = Field(default=1000, ge=1, le=1000)
     push_batch_rows: int = Field(default=1000, ge=1, le=1000)
     push_batch_bytes: int = Field(default=3 * MiB, ge=1024)
+    # Keep the runtime output in metadata.run_output (engine/run_output.py): True, or a span type.
+    run_output: bool | str = False
     on_conflict: Literal["overwrite", "keep_curated"] = "overwrite"
     max_invalid_rows: int = Field(default=0, ge=0)
+
+    @field_validator("run_output")
+    @classmethod
+    def _run_output(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("run_output takes True or a span type such as 'llm'")
+        return value
 
     @field_validator("timezone")
     @classmethod

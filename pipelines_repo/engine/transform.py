@@ -46,6 +46,7 @@ from .errors import PipelineError
 from .items import TransformItem
 from .jsonl import canonical_json
 from .rows import RowValidationError, normalize_result, ref_fallback_id, validate_row
+from .run_output import attach_run_output, choose_span
 from .spec import PipelineSpec
 from .trace import FetchTrace, PipelineTrace, TraceCache
 
@@ -260,6 +261,7 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._validate = validate
         self._on_progress = on_progress
         self._transform = spec.transform
+        self._run_output = spec.options.run_output
         self._is_async = _is_async_callable(spec.transform)
         self._pending: deque[tuple[TransformItem, Future[_Outcome]]] = deque()
         self._buffer: deque[dict[str, Any]] = deque()
@@ -435,8 +437,9 @@ class TransformStream(Iterator[dict[str, Any]]):
             "id": item.id,
         }
 
-    def _finish(self, item: TransformItem, result: Any) -> list[dict[str, Any]]:
+    def _finish(self, item: TransformItem, result: Any, run_span: Any = None) -> list[dict[str, Any]]:
         rows = normalize_result(result, fallback_id=ref_fallback_id(item.ref), origin=item.origin)
+        attach_run_output(rows, run_span)
         for index, row in enumerate(rows):
             if self._validate:
                 problems = validate_row(row)
@@ -463,7 +466,11 @@ class TransformStream(Iterator[dict[str, Any]]):
                 result = self._transform(*positional, **keyword)
                 if inspect.isawaitable(result):
                     result = await result
-                return _Outcome(rows=self._finish(item, result))
+                run_span = None
+                if self._run_output:
+                    spans = None if item.id is not None else (item.spans or await _trace_spans(trace))
+                    run_span = choose_span(self._run_output, source=span, spans=spans)
+                return _Outcome(rows=self._finish(item, result, run_span))
             except Exception as exc:  # noqa: BLE001 - every user error goes through the policy
                 return self._failure(exc)
 
@@ -480,7 +487,11 @@ class TransformStream(Iterator[dict[str, Any]]):
             if inspect.isawaitable(result):
                 result = self._on_loop(result)
             self._record_call(time.perf_counter() - started)
-            return _Outcome(rows=self._finish(item, result))
+            run_span = None
+            if self._run_output:
+                spans = None if item.id is not None else (item.spans or self._on_loop(_trace_spans(trace)))
+                run_span = choose_span(self._run_output, source=span, spans=spans)
+            return _Outcome(rows=self._finish(item, result, run_span))
         except Exception as exc:  # noqa: BLE001 - every user error goes through the policy
             return self._failure(exc)
 
@@ -528,13 +539,16 @@ def _get(span: Any, name: str) -> Any:
     return getattr(span, name, None)
 
 
+async def _trace_spans(trace: Any) -> list[Any]:
+    """Every span of the trace (for ``run_output`` when the pull embedded none)."""
+    if isinstance(trace, PipelineTrace):
+        return await trace.span_dicts()
+    return await trace.get_spans(include_scorers=True)
+
+
 async def _find_source_span(trace: Any, row_id: str) -> Any:
     """bt: the span whose ``id`` or ``span_id`` equals the ref id, scorers included."""
-    if isinstance(trace, PipelineTrace):
-        spans: list[Any] = await trace.span_dicts()
-    else:
-        spans = await trace.get_spans(include_scorers=True)
-    for span in spans:
+    for span in await _trace_spans(trace):
         if row_id in (_get(span, "id"), _get(span, "span_id")):
             return span
     raise SourceSpanNotFoundError(f"Source span row {row_id!r} was not found in hydrated trace.")
