@@ -59,17 +59,21 @@ class Plane:
         return open_client(ApiSettings(), local_db=self.db)
 
     def dataset(self, name: str) -> tuple[dict[str, dict[str, Any]], str | None]:
-        """Rows by id (the dataset fields only) and the dataset version; ({}, None) if missing."""
-        with self.client() as client:
-            project = client.get_project(name=PROJECT)
-            found = client.find_dataset(project["id"], name) if project else None
-            if found is None:
-                return {}, None
-            rows = {
-                row["id"]: {k: row.get(k) for k in ("input", "expected", "metadata", "tags")}
-                for row in client.fetch_dataset(found["id"])
-            }
-            return rows, latest_dataset_version(client, found["id"])
+        return read_dataset(self.db, name)
+
+
+def read_dataset(db: Path, name: str) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Rows by id (the dataset fields only) and the dataset version; ({}, None) if missing."""
+    with open_client(ApiSettings(), local_db=db) as client:
+        project = client.get_project(name=PROJECT)
+        found = client.find_dataset(project["id"], name) if project else None
+        if found is None:
+            return {}, None
+        rows = {
+            row["id"]: {k: row.get(k) for k in ("input", "expected", "metadata", "tags")}
+            for row in client.fetch_dataset(found["id"])
+        }
+        return rows, latest_dataset_version(client, found["id"])
 
 
 def in_days(created: str, first: str, last: str) -> bool:
@@ -294,3 +298,30 @@ def test_failed_check_blocks_the_push(plane: Plane, instance: dg.DagsterInstance
     assert not instance.get_materialized_partitions(dg.AssetKey([pipeline, "dataset_version"]))
     assert instance.get_materialized_partitions(dg.AssetKey([pipeline, "transformed_rows"]))
     assert plane.dataset("Checked") == before, "dataset unchanged"
+
+
+def test_run_output_through_the_assets_comes_from_the_last_llm_span(isolated_home: Path, instance: dg.DagsterInstance) -> None:
+    """The otel-review-queue example over OTLP-ingested traces: rows keep the last llm span's output."""
+    from pipelines_repo.local.seed_otel import seed_otel_traces
+
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    db = isolated_home / "braintrust-local.db"
+    with httpx.Client(transport=InProcessTransport(db), base_url=InProcessTransport.BASE_URL, timeout=120) as http:
+        http.post("/v1/project", json={"name": PROJECT}).raise_for_status()
+        seed_otel_traces(http, PROJECT, traces=4, seed=3, end=end)
+        project_id = http.get("/v1/project", params={"project_name": PROJECT}).json()["objects"][0]["id"]
+        spans = http.post("/btql", json={"query": f"SELECT * FROM project_logs('{project_id}') LIMIT 1000"}).json()["data"]
+    llm = [s for s in spans if (s.get("span_attributes") or {}).get("type") == "llm" and s.get("output") is not None]
+    last_llm = {}
+    for span in sorted(llm, key=lambda s: s["metrics"]["end"]):
+        last_llm[span["root_span_id"]] = span
+    days = {parse_timestamp(s["created"]).date().isoformat() for s in spans}
+    assert len(last_llm) == 4 and len(days) == 1
+    result = materialize(build_definitions(EXAMPLES), "otel_review_queue", instance, partition=days.pop())
+    assert result.success
+    rows, _ = read_dataset(db, "Review queue")
+    assert len(rows) == 4
+    for row in rows.values():
+        source = last_llm[row["metadata"]["root_span_id"]]
+        assert row["metadata"]["run_output"] == source["output"] and row["metadata"]["span_id"] == source["span_id"]
+        assert row["expected"] is None and row["tags"] == ["needs-review"]
