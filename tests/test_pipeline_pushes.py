@@ -250,5 +250,5 @@ def test_dagster_schema_valid_check_blocks_the_push(isolated_home: Path, instanc
     assert [name for name, c in checks.items() if not c.passed] == ["schema_valid"]
     assert not instance.get_materialized_partitions(dg.AssetKey(["numbers", "dataset_version"]))
     assert plane.dataset("Strings") == ({}, None)  # nothing pushed
-    lines = _quarantine_lines(Path(failed.metadata["quarantine_jsonl"].value))
+    lines = _quarantine_lines(Path(failed.metadata["quarantine_path"].value))
     assert lines and all(e["errors"][0]["keyword"] == "type" for e in lines)

@@ -260,56 +260,48 @@ def build_schema_check_spec(asset_key: dg.AssetKey, max_invalid: int) -> dg.Asse
     )
 
 
+def _schema_result(
+    quarantined: int, max_invalid: int, quarantine_path: str | None, *, enforced: bool, allowed: str, blocked: str,
+    metadata: dict[str, Any] | None = None,
+) -> dg.AssetCheckResult:
+    """``schema_valid``: at most ``max_invalid`` rows failed the target's enforced schemas.
+    ``allowed`` / ``blocked`` say what happens to the valid rows at or above the limit."""
+    passed = quarantined <= max_invalid
+    if not quarantined:
+        text = "Every row conforms to the dataset's enforced schemas." if enforced else "The dataset enforces no schema."
+    elif passed:
+        text = f"{quarantined} row(s) quarantined (max_invalid_rows {max_invalid}); {allowed}."
+    else:
+        text = (
+            f"{quarantined} row(s) fail the dataset's enforced schemas (max_invalid_rows {max_invalid}); {blocked}. "
+            f"See {quarantine_path}; fix those rows or the schema, or raise max_invalid_rows."
+        )
+    meta: dict[str, Any] = {"quarantined": quarantined, "max_invalid_rows": max_invalid, "enforced": enforced, **(metadata or {})}
+    if quarantine_path and quarantined:
+        meta["quarantine_path"] = dg.MetadataValue.path(quarantine_path)
+    return dg.AssetCheckResult(
+        check_name=CHECK_SCHEMA_VALID, passed=passed, severity=dg.AssetCheckSeverity.ERROR, description=text, metadata=meta,
+    )
+
+
 def build_schema_check_result(
     *, rows: int | None, quarantined: int, max_invalid: int, quarantine_path: str | None
 ) -> dg.AssetCheckResult:
-    passed = quarantined <= max_invalid
-    if not quarantined:
-        text = "Every row conforms to the dataset's enforced schemas."
-    elif passed:
-        text = f"{quarantined} row(s) quarantined (allowed: {max_invalid}); the valid rows were written."
-    else:
-        text = (
-            f"{quarantined} row(s) fail the enforced schemas (allowed: {max_invalid}); nothing was written. "
-            "Fix those rows (see the quarantine file), relax the schema, or raise max_invalid_rows."
-        )
-    meta: dict[str, Any] = {"quarantined": quarantined, "max_invalid_rows": max_invalid}
-    if rows is not None:
-        meta["rows"] = rows
-    if quarantine_path:
-        meta["quarantine_path"] = dg.MetadataValue.path(quarantine_path)
-    return dg.AssetCheckResult(
-        check_name=CHECK_SCHEMA_VALID, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
-        description=text, metadata=meta,
+    """A ``DatasetFile`` upload's ``schema_valid``."""
+    return _schema_result(
+        quarantined, max_invalid, quarantine_path, enforced=True, allowed="the valid rows were written",
+        blocked="nothing was written", metadata={"rows": rows} if rows is not None else None,
     )
+
+
 def build_schema_result(screens: Sequence[tuple[str, Screened]] | None, spec: PipelineSpec) -> dg.AssetCheckResult:
-    """``schema_valid`` from the push's screen of each partition (``None``: nothing enforced)."""
-    limit = spec.options.max_invalid_rows
+    """A pipeline's ``schema_valid`` from the push's screen of each partition (``None``: nothing enforced)."""
     screens = list(screens or [])
-    invalid = sum(s.count for _, s in screens)
-    meta: dict[str, Any] = {
-        "quarantined": invalid,
-        "max_invalid_rows": limit,
-        "enforced": bool(screens),
-        "per_partition": dg.MetadataValue.md(_lines([f"{key}: {s.count}" for key, s in screens if s.count])),
-    }
-    files = [s.quarantine_path for _, s in screens if s.count]
-    if files:
-        meta["quarantine_jsonl"] = dg.MetadataValue.path(os.fspath(files[0]))
-    if invalid == 0:
-        description = "Every row conforms to the target's enforced schemas." if screens else "The target enforces no schema."
-    elif invalid <= limit:
-        description = f"{invalid} row(s) quarantined (max_invalid_rows {limit}); the valid rows will be pushed."
-    else:
-        description = (
-            f"{invalid} row(s) fail the target's enforced schemas (max_invalid_rows {limit}); the push is blocked. "
-            f"See {os.fspath(files[0])}; fix the transform or the schema, or raise max_invalid_rows."
-        )
-    return dg.AssetCheckResult(
-        check_name=CHECK_SCHEMA_VALID,
-        passed=invalid <= limit,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=description,
-        metadata=meta,
+    files = [os.fspath(s.quarantine_path) for _, s in screens if s.count]
+    per_partition = dg.MetadataValue.md(_lines([f"{key}: {s.count}" for key, s in screens if s.count]))
+    return _schema_result(
+        sum(s.count for _, s in screens), spec.options.max_invalid_rows, files[0] if files else None,
+        enforced=bool(screens), allowed="the valid rows will be pushed", blocked="the push is blocked",
+        metadata={"per_partition": per_partition},
     )
 
