@@ -9,11 +9,9 @@ written by another process (the run worker).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import dagster as dg

@@ -11,7 +11,6 @@ import json
 import uuid
 import zlib
 from datetime import datetime, timezone
-from typing import Iterator
 
 import httpx
 import pytest
@@ -21,16 +20,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from conftest import ServedPlane, start_plane, stop_plane
+from conftest import ServedPlane
 
 
 @pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedPlane]:
-    served = start_plane(tmp_path_factory.mktemp("otlp") / "plane.db")
-    try:
-        yield served
-    finally:
-        stop_plane(served)
+def plane(served_plane: ServedPlane) -> ServedPlane:
+    return served_plane
 
 
 def _exporter(plane: ServedPlane, parent: str, *, key: str | None = None, compression: Compression = Compression.NoCompression) -> OTLPSpanExporter:

@@ -24,7 +24,7 @@ import inspect
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import PipelineError
