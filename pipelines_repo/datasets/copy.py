@@ -27,8 +27,8 @@ from .versions import resolve_version
 
 __all__ = ["DeleteResult", "copy_dataset", "delete_rows", "require_dataset"]
 
-# these rows were already compared with the dataset here (or are deletes): no second lookup
-NO_COMPARE = PushPolicy(compare=False)
+# tombstones of rows found above: nothing to compare or validate
+TOMBSTONES = PushPolicy(compare=False, trusted=True)
 
 
 def require_dataset(client: BraintrustClient, target: TargetSpec) -> dict[str, Any]:
@@ -97,6 +97,6 @@ def delete_rows(
     version = None
     if matched and not dry_run:
         resolved = resolve_target(client, target)
-        pushed = push_rows(client, ({"id": i, "_object_delete": True} for i in matched), resolved, allow_deletes=True, policy=NO_COMPARE)
+        pushed = push_rows(client, ({"id": i, "_object_delete": True} for i in matched), resolved, allow_deletes=True, policy=TOMBSTONES)
         version = pushed.version
     return DeleteResult(dataset["id"], len(matched), 0 if dry_run else len(matched), matched, version, dry_run)

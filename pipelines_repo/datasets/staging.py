@@ -42,7 +42,9 @@ class StagedRows:
         self._conn.execute("PRAGMA journal_mode=OFF")
         self._conn.execute("PRAGMA synchronous=OFF")
         self._conn.execute(
-            "CREATE TABLE staged (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, digest BLOB NOT NULL, "
+            # seq is the rowid (pages in first-appearance order by key, not by a sort of the table);
+            # id is unique so a later row with the same id replaces the content in place.
+            "CREATE TABLE staged (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, digest BLOB NOT NULL, "
             "row TEXT NOT NULL, place TEXT NOT NULL)"
         )
         self._conn.execute("BEGIN")
@@ -70,7 +72,7 @@ class StagedRows:
         digest = content_digest(row)
         if self.on_duplicate == "error":
             try:
-                self._conn.execute("INSERT INTO staged VALUES (?, ?, ?, ?, ?)", (row["id"], self._seq, digest, text, where))
+                self._conn.execute("INSERT INTO staged VALUES (?, ?, ?, ?, ?)", (self._seq, row["id"], digest, text, where))
             except sqlite3.IntegrityError:
                 (first,) = self._conn.execute("SELECT place FROM staged WHERE id = ?", (row["id"],)).fetchone()
                 raise DuplicateIdError(
@@ -82,7 +84,7 @@ class StagedRows:
         self._conn.execute(
             "INSERT INTO staged VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
             "digest = excluded.digest, row = excluded.row, place = excluded.place",
-            (row["id"], self._seq, digest, text, where),
+            (self._seq, row["id"], digest, text, where),
         )
 
     def finish(self) -> None:

@@ -17,7 +17,10 @@
 from __future__ import annotations
 
 import os
+import itertools
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +28,7 @@ from typing import Any, Literal
 from ..client import BraintrustClient, NotFoundError
 from ..engine.jsonl import JsonlWriter
 from ..engine.policy import PushPolicy
-from ..engine.push import ResolvedTarget, latest_dataset_version, push_file, resolve_target
+from ..engine.push import ResolvedTarget, push_rows, resolve_target
 from ..engine.rows import validate_row
 from ..engine.spec import TargetSpec
 from .errors import DatasetError, DatasetFileError, SchemaInvalidError
@@ -38,8 +41,10 @@ from .staging import StagedRows
 
 __all__ = ["UploadOptions", "UploadResult", "find_dataset", "upload_file", "write_rows"]
 
-# these rows were already compared with the dataset here (or are deletes): no second lookup
-NO_COMPARE = PushPolicy(compare=False)
+# These rows were validated, deduplicated and compared with the dataset here (or are deletes):
+# the push sends them as they are, with no second lookup or validation.
+PREPARED = PushPolicy(compare=False, trusted=True)
+LOOKUPS_IN_FLIGHT = 4
 
 Mode = Literal["upsert", "mirror"]
 COMPARE_BATCH = 1000
@@ -134,18 +139,36 @@ def _stage(
     staged.finish()
 
 
-def _compare(
+def _lookups(
+    client: BraintrustClient, dataset_id: str | None, staged: StagedRows
+) -> Iterator[tuple[list[tuple[str, dict[str, Any], bytes]], dict[str, dict[str, Any]]]]:
+    """Staged batches with the dataset's current rows for their ids, a few lookups in flight."""
+    if dataset_id is None:  # a new dataset has no rows to look up
+        for batch in staged.batches(COMPARE_BATCH):
+            yield batch, {}
+        return
+    with ThreadPoolExecutor(max_workers=LOOKUPS_IN_FLIGHT, thread_name_prefix="bt-lookup") as pool:
+        pending: deque = deque()
+        for batch in staged.batches(COMPARE_BATCH):
+            pending.append((batch, pool.submit(rows_by_id, client, dataset_id, [row_id for row_id, _, _ in batch])))
+            if len(pending) >= LOOKUPS_IN_FLIGHT:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+def _changed(
     client: BraintrustClient,
     dataset_id: str | None,
     staged: StagedRows,
-    send: JsonlWriter | None,
     result: UploadResult,
     on_progress: ProgressFn | None,
-) -> None:
-    """Classify staged rows as added / updated / unchanged; write the ones to send."""
+) -> Iterator[dict[str, Any]]:
+    """The staged rows that are new or differ from the dataset's; counts added / updated / unchanged."""
     done = 0
-    for batch in staged.batches(COMPARE_BATCH):
-        current = rows_by_id(client, dataset_id, [row_id for row_id, _, _ in batch]) if dataset_id else {}
+    for batch, current in _lookups(client, dataset_id, staged):
         for row_id, row, digest in batch:
             stored = current.get(row_id)
             if stored is not None and content_digest(stored) == digest:
@@ -155,8 +178,7 @@ def _compare(
                 result.added += 1
             else:
                 result.updated += 1
-            if send is not None:
-                send.write(row)
+            yield row
         done += len(batch)
         if on_progress is not None:
             on_progress("compare", done)
@@ -234,40 +256,26 @@ def write_rows(
         result.sample = staged.sample(options.sample_rows)
         if result.quarantined > options.max_invalid:
             raise SchemaInvalidError(where, result.quarantined, options.max_invalid, result.quarantine_path)
-        send_path = staged.path.with_name("send.jsonl")
-        send = None if options.dry_run else JsonlWriter(send_path)
-        if send is not None:
-            send.open()
-        try:
-            _compare(client, dataset_id, staged, send, result, on_progress)
-            deletes = _mirror_deletes(client, dataset_id, staged) if options.mode == "mirror" and dataset_id else []
-            result.deleted = len(deletes)
-            if deletes and not options.dry_run:
-                if confirm_delete is not None and not confirm_delete(len(deletes)):
-                    raise DatasetError(
-                        where, f"mirror would delete {len(deletes)} row(s) and was not confirmed",
-                        "pass --yes to confirm, or use --mode upsert to keep rows the file lacks",
-                    )
-                for row_id in deletes:
-                    send.write({"id": row_id, "_object_delete": True})
-        finally:
-            if send is not None:
-                send.close()
+        # Mirror deletes are counted and confirmed before anything is written.
+        deletes = _mirror_deletes(client, dataset_id, staged) if options.mode == "mirror" and dataset_id else []
+        result.deleted = len(deletes)
+        if deletes and not options.dry_run and confirm_delete is not None and not confirm_delete(len(deletes)):
+            raise DatasetError(
+                where, f"mirror would delete {len(deletes)} row(s) and was not confirmed",
+                "pass --yes to confirm, or use --mode upsert to keep rows the file lacks",
+            )
+        changed = _changed(client, dataset_id, staged, result, on_progress)
         if options.dry_run:
+            for _ in changed:  # count only
+                pass
             _describe_target(result, project, dataset, target)
             return result
-        if result.added or result.updated or result.deleted:
-            resolved = resolve_target(client, target)
-            pushed = push_file(client, send_path, resolved, root=staged.path.parent / "push", allow_deletes=True,
-                               policy=NO_COMPARE)
-            _describe_target(result, None, None, target, resolved)
-            result.dataset_version = pushed.version
-        elif dataset_id:
-            _describe_target(result, project, dataset, target)
-            result.dataset_version = latest_dataset_version(client, dataset_id)
-        else:  # nothing to write into a dataset that does not exist yet: create it empty
-            resolved = resolve_target(client, target)
-            _describe_target(result, None, None, target, resolved)
+        tombstones = ({"id": row_id, "_object_delete": True} for row_id in deletes)
+        # Every row was validated above, so writing while comparing cannot half-write a bad file.
+        resolved = resolve_target(client, target)
+        pushed = push_rows(client, itertools.chain(changed, tombstones), resolved, allow_deletes=True, policy=PREPARED)
+        _describe_target(result, None, None, target, resolved)
+        result.dataset_version = pushed.version
     return result
 
 

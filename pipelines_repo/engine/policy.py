@@ -36,6 +36,8 @@ RowCheckFactory = Callable[[Any], "RowCheck | None"]  # (ResolvedTarget) -> chec
 @dataclass(frozen=True)
 class PushPolicy:
     compare: bool = True
+    # The caller validated, deduplicated and id'd every row (a datasets upload's staging): send as is.
+    trusted: bool = False
     on_conflict: OnConflict = "overwrite"
     pipeline: str | None = None
     row_check: RowCheckFactory | None = None

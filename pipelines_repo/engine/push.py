@@ -490,7 +490,7 @@ def push_rows(
 
     def prepared() -> Iterator[tuple[dict[str, Any], int, int, int]]:
         for index, row in enumerate(rows):
-            out = preparer.prepare(row, index)
+            out = dict(row) if policy.trusted else preparer.prepare(row, index)
             out["dataset_id"] = dataset_id
             yield out, 0, index + 1, index + 1
 
