@@ -33,8 +33,8 @@ SPAN_COLUMNS = (
 )
 TRACE_COLUMNS = (*SPAN_COLUMNS, "span_count")
 DATASET_COLUMNS = (
-    "id", "_xact_id", "created", "_pagination_key", "project_id", "dataset_id", "input", "expected", "metadata",
-    "tags", "comments", "origin",
+    "id", "_xact_id", "created", "_pagination_key", "project_id", "dataset_id", "root_span_id", "span_id", "is_root",
+    "input", "expected", "metadata", "tags", "comments", "origin",
 )
 # The SQL result's fields are unknown up front: CSV takes them from the first batch; Parquet
 # stores each row under these columns plus `_extra`.
