@@ -13,6 +13,9 @@ Each contender runs in its own subprocess (peak RSS from ``os.wait4``):
   1000) read straight from the plane's SQLite file, no HTTP, no client;
 - ``export local N/2``: the local export of the first half of the window, for RSS flatness.
 
+Peak RSS is only meaningful when the seed is reused: a child's ``ru_maxrss`` counts the parent's
+memory at fork, and a first run seeds in this process (run it twice).
+
 Goal: each export within 1.5x of the floor's seconds; peak RSS at N at most 1.1x that at N/2.
 """
 
