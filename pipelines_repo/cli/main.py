@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import datasets, local, pipeline
+from . import datasets, export, local, pipeline
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = group.add_subparsers(dest="datasets_command", required=True, metavar="SUBCOMMAND")
     pipeline.register(dsub)
     datasets.register(dsub)
+    export.register(commands)
     return parser
 
 

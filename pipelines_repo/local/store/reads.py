@@ -79,8 +79,17 @@ class Reads(Objects):
             routing = {"project_id": obj["project_id"], "dataset_id": obj["id"]}
         return row[0], routing
 
-    def query(self, query: ParsedQuery, *, version: int | None = None) -> QueryPage:
-        """Run a parsed `/btql` query: one page of JSON-encoded rows and the next cursor."""
+    def query(self, query: ParsedQuery, *, version: int | None = None, audit_log: bool = False) -> QueryPage:
+        """Run a parsed `/btql` query: one page of JSON-encoded rows and the next cursor.
+
+        ``audit_log`` adds each row's ``audit_data`` (docs/BT_COMPAT.md §A.10)."""
+        page = self._query(query, version=version)
+        if audit_log and page.rows:
+            obj, _ = self.resolve_source(query)
+            page = QueryPage(_with_audit(self._conn(), obj, page.rows, version), page.cursor)
+        return page
+
+    def _query(self, query: ParsedQuery, *, version: int | None = None) -> QueryPage:
         obj, routing = self.resolve_source(query)
         limit = MAX_PAGE if query.limit is None else max(0, min(int(query.limit), MAX_PAGE))
         if limit == 0:
@@ -165,6 +174,35 @@ def _query_traces(
     rows = [_render(rec, query.select) for rec in found]
     cursor = encode_cursor({"k": roots[-1][1]}) if len(roots) == limit else None
     return QueryPage(rows, cursor)
+
+
+def _xact_time(xact: int) -> str:
+    """The second a local `_xact_id` was stamped at (docs/BT_COMPAT.md §A.2), as ISO UTC text."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp((int(xact) >> 16) & 0xFFFFFFFF, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _with_audit(conn: sqlite3.Connection, obj: int, rows: list[bytes], version: int | None) -> list[bytes]:
+    """Each row with ``audit_data``: one entry per stored version of its id, oldest first (up to
+    ``version`` when pinned): ``{"_xact_id", "created", "action"}``, action ``upsert`` or ``delete``.
+    The store keeps each version's resulting row, not the request, so a merge reads as an upsert."""
+    ids = [json.loads(row).get("id") for row in rows]
+    history: dict[str, list[dict[str, Any]]] = {}
+    wanted = sorted({i for i in ids if isinstance(i, str)})
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        sql = (f"SELECT id, xact_id, deleted FROM rows WHERE obj = ? AND id IN ({','.join('?' * len(chunk))})"
+               + (" AND xact_id <= ?" if version is not None else "") + " ORDER BY seq")
+        params = [obj, *chunk] + ([int(version)] if version is not None else [])
+        for rid, xact, deleted in conn.execute(sql, params):
+            history.setdefault(rid, []).append(
+                {"_xact_id": str(xact), "created": _xact_time(xact), "action": "delete" if deleted else "upsert"})
+    out = []
+    for rid, row in zip(ids, rows):
+        audit = dumps(history.get(rid, [])).encode()
+        out.append(row[:-1] + (b',"audit_data":' if len(row) > 2 else b'"audit_data":') + audit + b"}")
+    return out
 
 
 def _visible(obj: int, version: int | None) -> tuple[str, list[Any]]:
