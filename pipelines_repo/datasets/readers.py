@@ -3,7 +3,7 @@
     read_records(path, fmt="auto") -> Iterator[Record]
 
 A record is one row of the file as a dict of column -> value; ``Record.cells_are_text`` is true for
-CSV, whose cells are strings that the mapping parses. ``Record.where`` names the place for errors
+CSV and Parquet, whose string cells the mapping parses (a JSON object or array in a cell is decoded). ``Record.where`` names the place for errors
 (``line 12`` for CSV and JSONL: the physical line the record starts on; ``item 3`` for JSON arrays;
 ``row 5`` for Parquet). Every reader streams: JSON arrays are decoded item by item, Parquet batch by
 batch, so memory stays flat for any file size. A malformed file raises :class:`DatasetFileError`
@@ -209,8 +209,29 @@ def _read_parquet(path: Path) -> Iterator[Record]:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError variants for a bad file
         raise DatasetFileError(str(path), f"not a readable Parquet file ({exc})", "write the file with a Parquet writer (e.g. pyarrow)") from None
+    json_columns = _json_columns(parquet.schema_arrow.metadata)
     number = 0
     for batch in parquet.iter_batches(batch_size=1000):
         for values in batch.to_pylist():
             number += 1
-            yield Record(f"row {number}", {key: value for key, value in values.items() if value is not None})
+            record = {key: value for key, value in values.items() if value is not None}
+            if json_columns is None:
+                # Parquet from elsewhere (e.g. Braintrust's fmt=parquet) keeps nested values as JSON
+                # text in string columns: string cells parse as CSV cells do.
+                yield Record(f"row {number}", record, True)
+                continue
+            for key in json_columns.intersection(record):
+                try:
+                    record[key] = json.loads(record[key])
+                except (TypeError, ValueError):
+                    raise DatasetFileError(
+                        f"{path}: row {number}, column {key!r}", "the column is marked as JSON text but does not decode",
+                        "re-export the file, or drop the bt_dagster.json_columns schema metadata",
+                    ) from None
+            yield Record(f"row {number}", record)
+
+
+def _json_columns(metadata: dict | None) -> set[str] | None:
+    """Columns a bt-dagster export wrote as JSON text (its schema says so), else None."""
+    raw = (metadata or {}).get(b"bt_dagster.json_columns")
+    return set(json.loads(raw)) if raw else None

@@ -70,7 +70,7 @@ def storage_error(exc: BaseException, url: str) -> StorageError:
                             "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the GCS / Azure credentials) "
                             "and that they may write to this bucket", kind="credentials")
     if isinstance(exc, oe.AlreadyExistsError) or code == "PreconditionFailed":
-        return StorageError(url, "the object already exists", "pass --overwrite or choose another path", kind="exists")
+        return StorageError(url, "the object already exists", "drop --no-overwrite to replace it, or choose another path", kind="exists")
     lowered = text.lower()
     if any(s in lowered for s in ("error sending request", "connection refused", "dns error", "timed out",
                                   "connect error", "failed to lookup")):

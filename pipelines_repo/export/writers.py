@@ -174,11 +174,19 @@ class CsvWriter:
 PARQUET_TYPES = {"is_root": "bool", "tags": "list<string>", "span_count": "int64"}
 
 
+# Schema metadata key naming the columns that hold JSON text, so `datasets upload` decodes them
+# exactly (a JSON string, number or bool comes back as itself, not as text).
+JSON_COLUMNS_KEY = b"bt_dagster.json_columns"
+
+
 def parquet_schema(columns: Sequence[str]):
     import pyarrow as pa
 
     types = {"bool": pa.bool_(), "list<string>": pa.list_(pa.string()), "int64": pa.int64()}
-    return pa.schema([(name, types.get(PARQUET_TYPES.get(name, ""), pa.string())) for name in [*columns, EXTRA]])
+    names = [*columns, EXTRA]
+    json_columns = [n for n in names if n not in _TEXT_COLUMNS and n not in PARQUET_TYPES]
+    return pa.schema([(name, types.get(PARQUET_TYPES.get(name, ""), pa.string())) for name in names],
+                     metadata={JSON_COLUMNS_KEY: json.dumps(json_columns).encode()})
 
 
 # Columns stored as text as they are (strings); nested ones are JSON-encoded.
