@@ -13,6 +13,10 @@ a copy of an empty SQLite file served by `bt-dagster local serve` on a loopback 
             --metadata team score --tags labels --json` over the N file, then (same plane, same
             dataset) the same command again: an unchanged re-upload, which only compares;
   ours N/2  the same command over the N/2 file on its own plane (the peak-RSS ratio);
+  floor     the plane's own write ceiling: a script that parses the same CSV with the csv module,
+            builds the same rows and POSTs them to `/logs3` in batches of 1000 with four in
+            flight (what ours sends), with no validation, staging or comparison (it holds the whole
+            file in memory: a speed figure only);
   sdk       a plain script with the official `braintrust` SDK: `init_dataset(project, name,
             app_url, api_key)`, `csv.DictReader` over the same file, `dataset.insert(id, input,
             expected, metadata, tags)` per row with the same mapping, `flush()`. The SDK's
@@ -90,6 +94,45 @@ with open(path, encoding="utf-8", newline="") as handle:
         rows += 1
 dataset.flush()
 print(json.dumps({"rows": rows, "dataset_id": dataset.id}))
+'''
+
+
+# The floor: the least client work that writes the same rows (the plane's own ceiling), as `python -c`.
+FLOOR_SCRIPT = r'''
+import csv, json, os, sys
+from concurrent.futures import ThreadPoolExecutor
+import httpx
+
+path, project, name = sys.argv[1:4]
+csv.field_size_limit(1 << 30)
+http = httpx.Client(base_url=os.environ["BRAINTRUST_APP_URL"], timeout=300,
+                    headers={"Authorization": "Bearer " + os.environ["BRAINTRUST_API_KEY"]})
+project_id = http.post("/v1/project", json={"name": project}).json()["id"]
+dataset_id = http.post("/v1/dataset", json={"project_id": project_id, "name": name}).json()["id"]
+
+def send(batch):
+    http.post("/logs3", content=json.dumps({"rows": batch, "api_version": 2}).encode()).raise_for_status()
+
+rows, batch = {}, []
+with open(path, encoding="utf-8", newline="") as handle:
+    records = list(csv.DictReader(handle))
+last = {r["id"]: r for r in records}  # the last row of an id wins, as in ours
+with ThreadPoolExecutor(4) as pool:
+    for record in last.values():
+        tags = []
+        for tag in record["labels"].split(","):
+            tag = tag.strip()
+            if tag and tag not in tags:
+                tags.append(tag)
+        batch.append({"id": record["id"], "dataset_id": dataset_id, "tags": tags, "expected": record["answer"],
+                      "input": {"question": record["question"], "context": record["context"]},
+                      "metadata": {"team": record["team"], "score": record["score"]}})
+        if len(batch) == 1000:
+            pool.submit(send, batch)
+            batch = []
+    if batch:
+        pool.submit(send, batch)
+print(json.dumps({"rows": len(records), "dataset_id": dataset_id}))
 '''
 
 
@@ -320,6 +363,12 @@ def run(args: argparse.Namespace, launcher: Launcher) -> None:
         plane.close()
         planes.remove(plane)
 
+        plane = Plane(empty, workdir / "plane-floor.db")
+        planes.append(plane)
+        contender("floor", plane, [sys.executable, "-c", FLOOR_SCRIPT, str(full), PROJECT, "bench floor"], distinct, rows)
+        plane.close()
+        planes.remove(plane)
+
         plane = Plane(empty, workdir / "plane-sdk.db")
         planes.append(plane)
         queue = rows + 1 if args.sdk_queue is None else args.sdk_queue
@@ -370,7 +419,7 @@ def print_report(results: dict[str, dict[str, Any]], full: Path, rows: int, dist
     print(f"{rows:,} rows ({distinct:,} distinct ids), {size_mb:,.0f} MB, {size_mb * 1e6 / rows:,.0f} bytes a row;"
           f" {os.cpu_count()} CPUs; a fresh served plane per contender")
     print(f"{'contender':<12}{'file rows':>11}{'stored':>11}{'requests':>10}{'rows/s':>10}{'peak RSS MB':>13}{'seconds':>9}")
-    for name in ("ours", "ours again", "ours N/2", "sdk"):
+    for name in ("ours", "ours again", "ours N/2", "floor", "sdk"):
         r = results.get(name)
         if r is None:
             continue
@@ -401,6 +450,11 @@ def print_report(results: dict[str, dict[str, Any]], full: Path, rows: int, dist
     for label, measured, met in goals:
         print(f"{label:<40}{measured:>30}  {'yes' if met else 'NO'}")
     print(f"(peak RSS, N minus N/2: {per_row:+,.0f} bytes per extra file row)")
+    if "floor" in results:
+        floor = results["floor"]
+        print(f"the plane's write ceiling (floor: parse, build, POST /logs3, nothing else): {floor['rate']:,.0f} rows/s;"
+              f" ours {ours_r['rate'] / floor['rate']:.2f}x of it, the SDK {sdk_r['rate'] / floor['rate']:.2f}x;"
+              f" {GOAL_SDK_SPEEDUP:g}x the SDK would be {GOAL_SDK_SPEEDUP * sdk_r['rate'] / floor['rate']:.2f}x the ceiling")
     if "ours again" in results:
         again = results["ours again"]
         print(f"unchanged re-upload: {again['seconds']:.1f} s ({again['seconds'] / ours_r['seconds']:.2f}x the first upload),"
