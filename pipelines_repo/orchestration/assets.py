@@ -134,6 +134,16 @@ def _transformed_meta(result: TransformStageResult, window: TimeWindow) -> dict[
     return meta
 
 
+def _schema_check(context: dg.AssetExecutionContext, client: Any, spec: PipelineSpec, stages: list) -> dg.AssetCheckResult:
+    """``schema_valid`` from the push's own screen of each partition's rows (the target is
+    got-or-created here, as the push would do next); per-partition counts go to the metadata."""
+    target = resolve_target(client, spec.target, default_org=manifest_source_org(stages[0].transform_manifest()))
+    screens = screen_partitions(stages, target)
+    for stage, screened in zip(stages, screens or [], strict=False):
+        context.add_asset_metadata({"quarantined": screened.count}, partition_key=stage.key)
+    return build_schema_result([(stage.key, s) for stage, s in zip(stages, screens)] if screens is not None else None, spec)
+
+
 def build_pipeline_assets(
     spec: PipelineSpec,
     translator: BraintrustTranslator,
@@ -211,14 +221,7 @@ def build_pipeline_assets(
             for name in ("candidates", "rows", "skipped", "requests"):
                 totals[name] += int(stats.get(name) or 0)
             context.add_asset_metadata(_transformed_meta(result, window), partition_key=key)
-        report = inspect_rows(parts)
-        checks = build_check_results(report, spec)
-        # the push's own schema screen (get-or-create of the target, as the push would do next)
-        target = resolve_target(client, spec.target, default_org=manifest_source_org(stages[0].transform_manifest()))
-        screens = screen_partitions(stages, target)
-        checks.append(build_schema_result(list(zip(wins, screens)) if screens is not None else None, spec))
-        for stage, screened in zip(stages, screens or [], strict=False):
-            context.add_asset_metadata({"quarantined": screened.count}, partition_key=stage.key)
+        checks = [*build_check_results(inspect_rows(parts), spec), _schema_check(context, client, spec, stages)]
         failed = [c.check_name for c in checks if not c.passed]
         if failed:
             context.log.error(f"{spec.name}: check(s) {', '.join(failed)} failed; the push is blocked")
