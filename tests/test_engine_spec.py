@@ -259,9 +259,9 @@ def test_load_errors_name_the_file_cause_and_fix(tmp_path, filename, body, needl
 def test_missing_and_non_python_files(tmp_path):
     with pytest.raises(PipelineLoadError, match="not found"):
         load_pipeline_file(tmp_path / "nope.py")
-    ts = write_pipeline(tmp_path, "pipe.ts", "export {}\n")
+    other = write_pipeline(tmp_path, "pipe.mjs", "export {}\n")  # .ts/.js load through Node (test_engine_node_*)
     with pytest.raises(PipelineLoadError, match=r"\.py"):
-        load_pipeline_file(ts)
+        load_pipeline_file(other)
     upper = write_pipeline(tmp_path, "UPPER.PY", basic("upper"))
     assert load_pipeline_file(upper)[0].name == "upper"
 

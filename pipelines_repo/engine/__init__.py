@@ -9,7 +9,8 @@ Contracts:
 - ``engine.loader.load_pipeline_file(path)`` / ``discover_pipelines(directory)`` /
   ``select_pipeline(specs, name)``: pipeline files written for bt -> ``engine.spec.PipelineSpec``;
   ``load_declarations`` / ``discover_declarations`` add the files' other declarations
-  (``engine.declarations``, e.g. ``DatasetFile``).
+  (``engine.declarations``, e.g. ``DatasetFile``). ``.ts/.tsx/.js/.jsx`` files go to
+  ``engine.node_loader.load_node_file`` (a Node runner per file, ``pipelines_repo/node``).
 - ``engine.pull.pull_refs(client, source, window=..., limit=..., root_span_ids=..., page_size=...)``:
   streaming ``engine.items.TransformItem`` (bt's ref + the span payload, or the trace's spans)
   with ``PullStats``.

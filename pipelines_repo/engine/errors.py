@@ -17,6 +17,9 @@ there is one) and ``fix`` (what to do about it); its message is ``"<path>: <caus
     ├── RowValidationError (ValueError)        engine.rows
     │   └── DuplicateRowIdError                engine.rows
     ├── TransformError (RuntimeError)          engine.transform
+    ├── FatalTransformError (RuntimeError)     engine.errors: not subject to the error policy
+    │   └── NodeRunnerCrashedError             engine.node_runner
+    ├── NodeUnavailableError (RuntimeError)    engine.node_env
     ├── SourceSpanNotFoundError (LookupError)  engine.transform
     ├── TraceUnavailableError (RuntimeError)   engine.trace
     ├── JsonlError (ValueError)                engine.jsonl
@@ -34,7 +37,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PipelineError"]
+__all__ = ["FatalTransformError", "PipelineError"]
 
 
 class PipelineError(Exception):
@@ -61,3 +64,8 @@ class PipelineError(Exception):
     def describe(self) -> str:
         """One line for a user (the CLI prints ``error: <this>``)."""
         return str(self)
+
+
+class FatalTransformError(PipelineError, RuntimeError):
+    """A failure of the transform's machinery, not of one item (e.g. the Node process died):
+    :class:`engine.transform.TransformStream` raises it under either error policy."""

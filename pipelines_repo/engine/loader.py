@@ -13,6 +13,9 @@ Other declarations the file makes (``DatasetFile(...)``, registered through
 :func:`discover_declarations` return them next to the pipelines, and a file may hold only those.
 Names are unique across pipelines and declarations (both become Dagster key prefixes).
 
+TypeScript/JavaScript files (``.ts .tsx .js .jsx``) load through ``engine.node_loader`` (a Node
+runner; same specs, validation and broken-file policy).
+
 Every failure is a :class:`PipelineLoadError` naming the file, the cause and the fix.
 """
 
@@ -32,6 +35,7 @@ from typing import Any
 
 from . import declarations as decl
 from .errors import PipelineError
+from .node_env import NODE_SUFFIXES
 from .spec import PipelineOptions, PipelineOptionsError, PipelineSpec, options_for, spec_from_definition
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
 ]
 
 _LOAD_LOCK = threading.RLock()
+PIPELINE_SUFFIXES = (".py", *NODE_SUFFIXES)
 
 
 class PipelineLoadError(PipelineError):
@@ -86,11 +91,12 @@ def _check_path(path: Path) -> None:
         raise PipelineLoadError(
             "is a directory, not a pipeline file.", path=path, fix="Pass a .py file that calls DatasetPipeline(...)."
         )
-    if path.suffix.lower() != ".py":
+    if path.suffix.lower() not in PIPELINE_SUFFIXES:
         raise PipelineLoadError(
-            f"unsupported pipeline file extension {path.suffix or '(none)'!r}; bt-dagster runs Python (.py) pipeline files.",
+            f"unsupported pipeline file extension {path.suffix or '(none)'!r}; bt-dagster runs "
+            f"{', '.join(PIPELINE_SUFFIXES)} pipeline files (like bt, not .mjs/.cjs).",
             path=path,
-            fix="Pass a .py file (TypeScript pipelines run only with bt itself).",
+            fix="Pass a .py, .ts, .tsx, .js or .jsx file that calls DatasetPipeline(...).",
         )
 
 
@@ -207,6 +213,10 @@ def load_declarations(path: str | os.PathLike[str]) -> LoadedFile:
     """
     path = Path(path)
     _check_path(path)
+    if path.suffix.lower() in NODE_SUFFIXES:
+        from .node_loader import load_node_file  # imports this module: loaded on first use
+
+        return load_node_file(path)
     absolute = os.path.abspath(path)
     text = _read_text(path)
     definitions, options, declared = _run_file(path, absolute, text)
@@ -284,6 +294,17 @@ def select_pipeline(
     return specs[0]
 
 
+def _is_pipeline_file(path: Path) -> bool:
+    """``*.py`` and ``*.ts|tsx|js|jsx`` (not ``*.d.ts``), not ``_``-prefixed (helpers)."""
+    name = path.name
+    return (
+        path.suffix in PIPELINE_SUFFIXES
+        and not name.startswith("_")
+        and not name.endswith(".d.ts")
+        and path.is_file()
+    )
+
+
 @dataclass
 class Discovered:
     pipelines: list[PipelineSpec] = field(default_factory=list)
@@ -292,7 +313,7 @@ class Discovered:
 
 
 def discover_declarations(directory: str | os.PathLike[str]) -> Discovered:
-    """Load every ``*.py`` (not ``_``-prefixed) in ``directory``, sorted by file name.
+    """Load every pipeline file (:func:`_is_pipeline_file`) in ``directory``, sorted by file name.
 
     Errors are collected per file instead of raised. A name (pipeline or declaration) already
     defined by an earlier file is an error on the later file naming both files; the earlier one
@@ -310,7 +331,7 @@ def discover_declarations(directory: str | os.PathLike[str]) -> Discovered:
         )
         return out
     owners: dict[str, Path] = {}
-    files = sorted(p for p in directory.glob("*.py") if p.is_file() and not p.name.startswith("_"))
+    files = sorted(p for p in directory.iterdir() if _is_pipeline_file(p))
     for file in files:
         try:
             loaded = load_declarations(file)

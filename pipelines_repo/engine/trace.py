@@ -224,14 +224,23 @@ class PipelineTrace(dict):
         include_scorers: bool = False,
     ) -> list[SpanData]:
         """The trace's spans as SDK ``SpanData``, filtered like the SDK (see module doc)."""
+        rows = await self.span_rows(span_type, filters=filters, include_scorers=include_scorers)
+        return [SpanData.from_dict(dict(span)) for span in rows]
+
+    async def span_rows(
+        self,
+        span_type: list[str] | None = None,
+        *,
+        filters: Any = None,
+        include_scorers: bool = False,
+    ) -> list[dict[str, Any]]:
+        """:meth:`get_spans` as plain span rows (what the Node runner hands a TS transform)."""
         normalized = normalize_span_filters(filters, span_type)
         if normalized.get("span_type") == [] or normalized.get("name") == []:
             return []
         spans = await self.span_dicts()
         return [
-            SpanData.from_dict(dict(span))
-            for span in spans
-            if (include_scorers or not _is_scorer(span)) and span_matches(span, normalized)
+            span for span in spans if (include_scorers or not _is_scorer(span)) and span_matches(span, normalized)
         ]
 
     async def get_thread(self, options: Any = None) -> list[Any]:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .errors import PipelineError
+from .errors import FatalTransformError, PipelineError
 from .items import TransformItem
 from .jsonl import canonical_json
 from .rows import RowValidationError, normalize_result, ref_fallback_id, validate_row
@@ -471,6 +471,8 @@ class TransformStream(Iterator[dict[str, Any]]):
                     spans = None if item.id is not None else (item.spans or await _trace_spans(trace))
                     run_span = choose_span(self._run_output, source=span, spans=spans)
                 return _Outcome(rows=self._finish(item, result, run_span))
+            except FatalTransformError:
+                raise  # the runner itself failed: no item's fault, so no policy applies
             except Exception as exc:  # noqa: BLE001 - every user error goes through the policy
                 return self._failure(exc)
 
@@ -492,6 +494,8 @@ class TransformStream(Iterator[dict[str, Any]]):
                 spans = None if item.id is not None else (item.spans or self._on_loop(_trace_spans(trace)))
                 run_span = choose_span(self._run_output, source=span, spans=spans)
             return _Outcome(rows=self._finish(item, result, run_span))
+        except FatalTransformError:
+            raise
         except Exception as exc:  # noqa: BLE001 - every user error goes through the policy
             return self._failure(exc)
 
