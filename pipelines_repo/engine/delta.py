@@ -19,6 +19,10 @@ this pipeline's previous push produced; see ``engine.pushstate``) and keeps (doe
 
 Without a ``previous_version`` (the pipeline's first push) nothing can be told apart from the
 pipeline's own writes, so ``keep_curated`` behaves like ``overwrite`` (bt's behaviour).
+
+A dataset with no live row (a new one, the common first push) needs no lookups: one newest-xact
+query before the first batch tells, and every row is ``added`` (a push's ids are unique). Not
+with ``keep_curated`` and a previous version, where an empty dataset means rows were deleted.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from ..client import BraintrustClient
-from .btql import QueryCounter, btql_pages, dataset_from, ident, in_filter
+from .btql import QueryCounter, dataset_from, ident, in_filter, max_xact
 from .content import content_digest
 
 __all__ = ["LOOKUP_FIELDS", "ChangeCounts", "ChangeFilter", "Decision", "OnConflict"]
@@ -74,19 +78,20 @@ def lookup_rows(
         raise ValueError(f"at most {MAX_LOOKUP_IDS} ids per lookup")
     if not ids:
         return {}
+    # Ids are unique, so a page as large as the id list holds every match: one request, no cursor.
     query = {
         "select": [{"alias": name, "expr": ident(name)} for name in LOOKUP_FIELDS],
         "from": dataset_from(dataset_id),
         "filter": in_filter("id", list(ids)),
+        "limit": len(ids),
     }
     options: dict[str, Any] = {"query_source": QUERY_SOURCE}
     if version is not None:
         options["version"] = str(version)
-    found: dict[str, dict[str, Any]] = {}
-    for page in btql_pages(client, query, counter=counter, **options):
-        for row in page:
-            found[row["id"]] = row
-    return found
+    rows = client.btql(query, **options).get("data") or []
+    if counter is not None:
+        counter.add(requests=1, pages=1 if rows else 0, rows=len(rows))
+    return {row["id"]: row for row in rows}
 
 
 def _digest(row: Mapping[str, Any] | None) -> bytes | None:
@@ -114,8 +119,20 @@ class ChangeFilter:
         self.kept_ids = set(kept_ids) if self.keep_curated else set()
         self.counter = counter if counter is not None else QueryCounter()
         self.newly_kept: set[str] = set()
+        self._empty: bool | None = None  # known after the first batch (see the module doc)
+
+    def _dataset_is_empty(self) -> bool:
+        if self._empty is None:
+            if self.previous_version is not None:
+                self._empty = False  # keep_curated: an empty dataset may mean deleted rows
+            else:
+                self.counter.add(requests=1)
+                self._empty = max_xact(self.client, dataset_from(self.dataset_id), query_source=QUERY_SOURCE) is None
+        return self._empty
 
     def decide(self, rows: Sequence[Mapping[str, Any]]) -> list[Decision]:
+        if self._dataset_is_empty() and not self.kept_ids:
+            return ["unchanged" if row.get("_object_delete") else "added" for row in rows]
         ids = [row["id"] for row in rows]
         heads = lookup_rows(self.client, self.dataset_id, ids, counter=self.counter)
         before = None
