@@ -214,8 +214,12 @@ def _confirm(args: argparse.Namespace):
 
 def _upload(client, args: argparse.Namespace, path: Path, target: TargetSpec) -> dict[str, Any]:
     from ..datasets.upload import upload_file
+    from .progress import make_progress, progress_enabled
 
-    result = upload_file(client, path, target, _upload_options(args), confirm_delete=_confirm(args))
+    # a bar per stage (reading the file, comparing with the dataset) on a terminal, never with --json
+    with make_progress(progress_enabled(json_output=args.json)) as progress:
+        result = upload_file(client, path, target, _upload_options(args), confirm_delete=_confirm(args),
+                             on_progress=lambda stage, rows: progress.update(stage, rows=rows))
     return result.to_dict()
 
 

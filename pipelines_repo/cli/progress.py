@@ -19,7 +19,8 @@ from ..engine.progress import NullProgress
 
 __all__ = ["NullProgress", "RichProgress", "make_progress", "progress_enabled"]
 
-_LABELS = {"pull": "Pulling refs", "transform": "Transforming", "push": "Uploading rows"}
+_LABELS = {"pull": "Pulling refs", "transform": "Transforming", "push": "Uploading rows",
+           "read": "Reading file", "compare": "Comparing rows"}
 
 
 def progress_enabled(*, json_output: bool, quiet: bool = False, stream: TextIO | None = None) -> bool:
