@@ -17,6 +17,13 @@ from .sinks import LocalSink, ObjectSink, Sink
 __all__ = ["delete_object", "list_names", "put_bytes", "read_bytes"]
 
 
+def _base(sink: Sink) -> Sink:
+    """The folder or object store under wrappers (hashing, fault injection) that keep ``inner``."""
+    while hasattr(sink, "inner"):
+        sink = sink.inner  # type: ignore[attr-defined]
+    return sink
+
+
 def put_bytes(sink: Sink, name: str, data: bytes) -> str:
     """Publish ``name`` with ``data`` (atomically: a rename or a single put); returns its URL."""
     with sink.open(name) as handle:  # type: ignore[attr-defined]
@@ -26,6 +33,7 @@ def put_bytes(sink: Sink, name: str, data: bytes) -> str:
 
 def read_bytes(sink: Sink, name: str) -> bytes | None:
     """The object's bytes, None when it does not exist."""
+    sink = _base(sink)
     if isinstance(sink, LocalSink):
         path = sink.folder / name
         try:
@@ -48,6 +56,7 @@ def read_bytes(sink: Sink, name: str) -> bytes | None:
 
 def delete_object(sink: Sink, name: str) -> None:
     """Delete ``name`` if it exists."""
+    sink = _base(sink)
     if isinstance(sink, LocalSink):
         try:
             (sink.folder / name).unlink(missing_ok=True)
@@ -68,7 +77,7 @@ def delete_object(sink: Sink, name: str) -> None:
 
 def list_names(sink: Sink, folder: str) -> list[str]:
     """Names (relative to the sink) of the objects directly inside ``folder``, sorted."""
-    folder = folder.strip("/")
+    folder, sink = folder.strip("/"), _base(sink)
     if isinstance(sink, LocalSink):
         path = sink.folder / folder
         if not path.is_dir():
