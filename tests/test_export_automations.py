@@ -90,7 +90,7 @@ def declare(folder: Path, name: str = "logs-out", **fields: Any) -> Path:
 
 def materialize(defs: dg.Definitions, key: dg.AssetKey, instance, first: str, last: str | None = None, **kw):
     tags = {} if last is None else {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    return dg.materialize(defs.assets, selection=dg.AssetSelection.assets(key), partition_key=first if last is None else None,
+    return dg.materialize([*defs.assets, *(defs.asset_checks or [])], selection=dg.AssetSelection.assets(key), partition_key=first if last is None else None,
                           tags=tags, resources={"braintrust": defs.resources["braintrust"]}, instance=instance,
                           raise_on_error=False, **kw)
 
@@ -230,3 +230,107 @@ def test_windows_on_s3_with_stale_parts_removed(plane: Plane, s3_server: S3Serve
     manifest = json.loads(bytes(obstore.get(s3_server.store(bucket), f"exports/{folder}/{MANIFEST}").bytes()))
     assert manifest["rows"] == 3 and manifest["format"] == "parquet"
     assert read_manifest(open_sink(f"s3://{bucket}/exports"), folder).rows == 3
+
+
+# -- automations test / list / import, the local plane's routes ----------------------------------
+
+
+def test_automations_test_names_cause_and_fix_without_the_secret(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys  # noqa: F811
+) -> None:
+    bucket = s3_server.make_bucket()
+    pipelines = tmp_path / "pipelines"
+    declare(pipelines, "good", export_path=f"s3://{bucket}/exports")
+    declare(pipelines, "nobucket", export_path="s3://no-such-bucket-4242/exports")
+    monkeypatch.setenv("PIPELINES_DIR", str(pipelines))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    for k, v in s3_server.env().items():
+        monkeypatch.setenv(k, v)
+
+    assert cli(["automations", "test", "good"]) == 0
+    assert "wrote and deleted" in capsys.readouterr().out
+    assert not list(obstore.list(s3_server.store(bucket), "exports/")), "the probe is deleted"
+
+    assert cli(["automations", "test", "nobucket"]) == 1
+    err = capsys.readouterr().err
+    assert "bucket does not exist" in err and "create the bucket" in err
+
+    wrong = "wrong-secret-value-7781"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong)
+    assert cli(["automations", "test", "good"]) == 1
+    out = capsys.readouterr()
+    assert "credentials" in out.err and "AWS_SECRET_ACCESS_KEY" in out.err
+    assert wrong not in out.err + out.out and s3_server.secret not in out.err + out.out
+
+    assert cli(["automations", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {(r["name"], r["type"], r["status"]) for r in listed} == {("good", "log_spans", "active"), ("nobucket", "log_spans", "active")}
+
+
+def test_destination_check_in_dagster(plane: Plane, instance, tmp_path: Path) -> None:
+    pipelines = declare(tmp_path / "pipelines", export_path=str(tmp_path / "out"))
+    defs = build_definitions(pipelines, strict=True)
+    result = materialize(defs, dg.AssetKey(["logs_out", "export"]), instance, f"{DAY}-10:00")
+    assert result.success
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {"export_destination_ok": True}
+
+
+def test_paused_automation_schedule_is_stopped(tmp_path: Path) -> None:
+    pipelines = declare(tmp_path / "pipelines", "paused-one", export_path=str(tmp_path / "o"), status="paused",
+                        interval_seconds=86400)
+    declare(pipelines, "active-one", export_path=str(tmp_path / "o2"))
+    defs = build_definitions(pipelines, strict=True)
+    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    assert schedules["paused_one_export"].default_status == dg.DefaultScheduleStatus.STOPPED
+    assert schedules["active_one_export"].default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedules["paused_one_export"].cron_schedule == "10 0 * * *"  # daily windows, 10 minutes after close
+    assert schedules["active_one_export"].cron_schedule == "10 * * * *"
+
+
+def test_broken_declaration_goes_to_errors_group(tmp_path: Path) -> None:
+    pipelines = declare(tmp_path / "pipelines", "bad", export_path="ftp://x/y")
+    defs = build_definitions(pipelines, strict=False)
+    keys = {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
+    assert "_errors/bad" in keys and "bad/export" not in keys
+
+
+def _validate(path: str, method: str, body: Any) -> None:
+    from test_local_plane_api import _validate as validate_response
+
+    validate_response(body, path, method)
+
+
+def test_project_automation_routes_and_import(plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    http = plane.http
+    config = {"event_type": "btql_export", "export_definition": {"type": "log_traces"}, "export_path": "s3://b/p",
+              "format": "parquet", "interval_seconds": 86400, "batch_size": 500, "status": "paused",
+              "credentials": {"type": "aws_iam", "role_arn": "arn:aws:iam::1:role/x", "external_id": "e"}}
+    body = {"project_id": plane.project_id, "name": "nightly traces", "description": "d", "config": config}
+    created = http.post("/v1/project_automation", json=body).json()
+    _validate("/v1/project_automation", "post", created)
+    again = http.post("/v1/project_automation", json={**body, "description": "changed"}).json()
+    assert again == created, "POST returns the existing automation unmodified"
+    http.put("/v1/project_automation", json={"project_id": plane.project_id, "name": "retention", "config":
+                                             {"event_type": "retention", "object_type": "project_logs", "retention_days": 30}})
+    listed = http.get("/v1/project_automation", params={"project_id": plane.project_id}).json()
+    _validate("/v1/project_automation", "get", listed)
+    assert {o["name"] for o in listed["objects"]} == {"nightly traces", "retention"}
+    by_name = http.get("/v1/project_automation", params={"project_automation_name": "retention"}).json()["objects"]
+    assert len(by_name) == 1
+    path = f"/v1/project_automation/{created['id']}"
+    patched = http.patch(path, json={"description": "patched"}).json()
+    _validate("/v1/project_automation/{project_automation_id}", "patch", patched)
+    assert patched["description"] == "patched" and patched["config"] == config
+
+    monkeypatch.setenv("PIPELINES_DIR", str(tmp_path / "pipelines"))
+    out = tmp_path / "pipelines" / "imported.py"
+    assert cli(["automations", "import", "--project", PROJECT, "--out", str(out)]) == 0
+    assert "1 export automation" in capsys.readouterr().out
+    loaded = load_declarations(out).declarations
+    assert [(s.name, s.kind, s.format, s.status, s.batch_size, s.interval_seconds) for s in loaded] == [
+        ("nightly traces", "log_traces", "parquet", "paused", 500, 86400)]
+    assert "arn:aws:iam::1:role/x" in out.read_text() and "credentials=" not in out.read_text()
+
+    deleted = http.delete(path).json()
+    _validate("/v1/project_automation/{project_automation_id}", "delete", deleted)
+    assert http.get(path).status_code == 404
