@@ -334,3 +334,51 @@ def test_project_automation_routes_and_import(plane: Plane, tmp_path: Path, monk
     deleted = http.delete(path).json()
     _validate("/v1/project_automation/{project_automation_id}", "delete", deleted)
     assert http.get(path).status_code == 404
+
+
+# -- datasets: windowed changes, full snapshots, DatasetFile(export=...) -------------------------
+
+
+def test_dataset_export_automation_windows_and_snapshot(plane: Plane, tmp_path: Path) -> None:
+    dataset = plane.http.post("/v1/dataset", json={"project_id": plane.project_id, "name": "golden"}).json()
+
+    def insert(when: datetime, ids: list[str], answer: str) -> None:
+        plane.now = when
+        events = [{"id": i, "input": {"q": i}, "expected": answer} for i in ids]
+        assert plane.http.post(f"/v1/dataset/{dataset['id']}/insert", json={"events": events}).status_code == 200
+
+    insert(at(10, 5), ["x", "y", "z"], "v1")
+    insert(at(11, 30), ["y"], "v2")  # y changed in window 11
+    spec = build_spec(None, name="golden-out", project=PROJECT, export_definition={"type": "dataset", "dataset_name": "golden"},
+                      export_path=str(tmp_path / "out"), start_from=DAY)
+    with plane.client() as client:
+        w10, w11 = export_window(client, spec, H10, H11), export_window(client, spec, H11, H12)
+        snap = export_window(client, spec, H11, H12, full_snapshot=True)
+    assert (w10.rows, w11.rows) == (2, 1), "y's v1 was superseded: it is exported with the window of its change"
+    # the snapshot replaced window 11's folder with the whole dataset as of the window's end
+    assert sorted((r["id"], r["expected"]) for r in jsonl_rows(tmp_path / "out" / f"date={DAY}" / "hour=11")) == [
+        ("x", "v1"), ("y", "v2"), ("z", "v1")]
+    assert snap.rows == 3 and json.loads((tmp_path / "out" / f"date={DAY}" / "hour=11" / MANIFEST).read_text())["definition"]["mode"] == "snapshot"
+
+
+def test_dataset_file_export_option_adds_dataset_export(isolated_home: Path, instance, tmp_path: Path) -> None:
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "faq.csv").write_text("question,answer\nhow do I log in?,use SSO\nwhere are invoices?,billing page\n")
+    (pipelines / "faq.py").write_text(textwrap.dedent(f"""
+        from pipelines_repo import DatasetFile
+        DatasetFile(name="faq", path="faq.csv", target={{"project_name": "{PROJECT}", "dataset_name": "FAQ"}},
+                    mapping={{"columns": {{"question": "input", "answer": "expected"}}}},
+                    export={{"path": "{tmp_path / 'snap'}", "format": "parquet"}})
+    """))
+    defs = build_definitions(pipelines, strict=True)
+    result = dg.materialize(defs.assets, selection=dg.AssetSelection.groups("faq"), instance=instance,
+                            resources={"braintrust": defs.resources["braintrust"]})
+    assert result.success
+    meta = {e.materialization.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    exported = meta["faq/dataset_export"]
+    version = exported["dataset_version"].value
+    assert version == meta["faq/dataset_version"]["dataset_version"].value
+    folder = tmp_path / "snap" / f"version={version}"
+    assert sorted(p.name for p in folder.iterdir()) == [SUCCESS, MANIFEST, "part-00000.parquet"]
+    assert json.loads((folder / MANIFEST).read_text())["rows"] == 2 == exported["rows"].value

@@ -47,7 +47,7 @@ from ..engine.loader import PipelineLoadError, discover_declarations
 from ..engine.spec import PipelineSpec
 from .assets import build_pipeline_assets
 from .automation import build_job, build_late_data_sensor, build_schedule
-from .dataset_files import build_dataset_file_asset, build_file_sensor
+from .dataset_files import build_dataset_export_asset, build_dataset_file_asset, build_file_sensor
 from .exports import build_export_asset, build_export_check, build_export_schedule, export_partitions_def, export_prefix, export_source_key
 from .partitions import partitions_def_for
 from .resource import BraintrustResource, resource_from_env
@@ -184,6 +184,7 @@ def _compile_files(files: Sequence[DatasetFileSpec], translator: BraintrustTrans
         try:
             asset = build_dataset_file_asset(spec, translator)
             sensor = build_file_sensor(spec, translator)
+            extra = [build_dataset_export_asset(spec, translator)] if spec.export else []
         except Exception as exc:  # noqa: BLE001 - reported like a broken file
             out.problems.append(
                 PipelineCompileError(
@@ -193,7 +194,7 @@ def _compile_files(files: Sequence[DatasetFileSpec], translator: BraintrustTrans
             )
             continue
         out.files.append(spec)
-        out.assets.extend([translator.get_file_source_spec(spec), asset])
+        out.assets.extend([translator.get_file_source_spec(spec), asset, *extra])
         out.sensors.append(sensor)
 
 
