@@ -125,7 +125,8 @@ def test_example_definitions_load_offline_and_validate(isolated_home: Path, offl
 
     schedules = {s.name: defs.get_schedule_def(s.name) for s in defs.schedules}
     sensors = {s.name: s for s in defs.sensors}
-    assert set(schedules) == {"support_cases_nightly", "llm_call_traces_nightly", "user_feedback_golden_nightly", "otel_review_queue_nightly"}
+    assert set(schedules) == {"support_cases_nightly", "llm_call_traces_nightly", "user_feedback_golden_nightly", "otel_review_queue_nightly",
+                              "support_logs_export"}  # the export_support_logs.py example (an ExportAutomation)
     assert set(sensors) == {
         "support_cases_late_data", "llm_call_traces_late_data", "user_feedback_golden_late_data", "otel_review_queue_late_data",
         "support_faq_file_changed",  # the support_faq.py example (a DatasetFile)

@@ -141,7 +141,8 @@ def test_webserver_loads_every_asset_schedule_and_sensor(tmp_path: Path) -> None
             assert not nodes[key]["isMaterializable"], key
         assert not [key for key in nodes if key.startswith("_errors/")]
         assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
-            f"{p}_nightly": "RUNNING" for p in PIPELINES
+            **{f"{p}_nightly": "RUNNING" for p in PIPELINES},
+            "support_logs_export": "RUNNING",  # the export_support_logs.py example (an ExportAutomation)
         }
         assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]} == {
             **{f"{p}_late_data": "RUNNING" for p in PIPELINES},

@@ -12,6 +12,9 @@ file exists and its format is known, the mapping and the schemas parse. Relative
 map and schema files) resolve against the declaring file. A bad argument raises
 :class:`~pipelines_repo.engine.declarations.DeclarationError` naming the cause and the fix.
 
+``export={"path": ..., "format": "jsonl"|"parquet"}`` adds ``<name>/dataset_export``: after each
+upload, the dataset at its new version is exported to ``<path>/version=<xact_id>/`` with a manifest.
+
 ``code_version`` is sha256 over the data file's bytes and the declaration (target, mapping,
 format, mode, limit, schemas), so editing either marks the dataset out of date.
 """
@@ -55,6 +58,7 @@ class DatasetFileSpec(BaseModel):
     schemas: dict[str, dict[str, Any]] | None = None
     file: Path | None = None  # the declaring file
     code_version: str
+    export: dict[str, str] | None = None  # {"path": folder or URL, "format": jsonl|parquet}: adds <name>/dataset_export
 
     def file_sha256(self) -> str:
         return sha256_file(self.path)
@@ -118,6 +122,19 @@ def _schemas(value: Any, base: Path | None, label: str) -> dict[str, dict[str, A
     return {field: dict(schema) for field, schema in value.items()}
 
 
+def _export_option(value: Any, label: str, base: Path | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    fix = "pass export={'path': 's3://bucket/prefix' or a folder, 'format': 'jsonl' or 'parquet'}"
+    if not isinstance(value, Mapping) or not isinstance(value.get("path"), str) or not value["path"].strip():
+        raise _fail(f"{label}: export must be a dict with a path", fix, base)
+    unknown = set(value) - {"path", "format"}
+    fmt = value.get("format", "jsonl")
+    if unknown or fmt not in ("jsonl", "parquet"):
+        raise _fail(f"{label}: export takes path and format (jsonl or parquet); got {dict(value)!r}", fix, base)
+    return {"path": value["path"].strip(), "format": fmt}
+
+
 def _code_version(path: Path, declaration: Mapping[str, Any]) -> str:
     digest = hashlib.sha256()
     digest.update(sha256_file(path).encode())
@@ -129,6 +146,7 @@ def _code_version(path: Path, declaration: Mapping[str, Any]) -> str:
 def build_spec(
     name: str, *, path: str | Path, target: Mapping[str, Any], mapping: Any = None, format: str = "auto",
     mode: str = "upsert", max_invalid_rows: int = 0, schema: Any = None, declared_in: Path | None = None,
+    export: Any = None,
 ) -> DatasetFileSpec:
     """Validate one declaration (see the module doc); raises :class:`DeclarationError`."""
     if not isinstance(name, str) or not name.strip():
@@ -160,7 +178,7 @@ def build_spec(
     return DatasetFileSpec(
         name=name.strip(), path=data, target=target_spec, mapping=column_mapping, fmt=format, mode=mode,  # type: ignore[arg-type]
         max_invalid_rows=max_invalid_rows, schemas=schemas, file=declared_in,
-        code_version=_code_version(data, declaration),
+        code_version=_code_version(data, declaration), export=_export_option(export, label, declared_in),
     )
 
 
@@ -174,11 +192,12 @@ def DatasetFile(  # noqa: N802 - a declaration, named like DatasetPipeline
     mode: Mode = "upsert",
     max_invalid_rows: int = 0,
     schema: Mapping[str, Any] | str | Path | None = None,
+    export: Mapping[str, str] | None = None,
 ) -> DatasetFileSpec:
     """Declare a file-backed dataset (see the module doc); registers it for the loader."""
     spec = build_spec(
         name, path=path, target=target, mapping=mapping, format=format, mode=mode,
-        max_invalid_rows=max_invalid_rows, schema=schema, declared_in=declaring_file(2),
+        max_invalid_rows=max_invalid_rows, schema=schema, declared_in=declaring_file(2), export=export,
     )
     register(spec)
     return spec

@@ -7,7 +7,9 @@ plus the shared external assets ``braintrust/<project>/logs`` and
 ``braintrust/<project>/datasets/<dataset>`` (deduplicated; a dataset fed by several pipelines
 depends on each one's ``dataset_version``). ``DatasetFile(...)`` declarations in the same files
 compile to ``<name>/dataset_version`` over the external ``files/<name>``, with a ``schema_valid``
-check and a file-change sensor (``dataset_files.py``). The ``braintrust`` resource is bound once, here.
+check and a file-change sensor (``dataset_files.py``). ``ExportAutomation(...)`` declarations
+compile to ``<name>/export`` (partitioned by export window) with an ``export_destination_ok`` check,
+a job and the ``<name>_export`` schedule (``exports.py``). The ``braintrust`` resource is bound once, here.
 
 **Broken pipelines: load the rest and report the broken one.** A file that fails to load (syntax
 error, import error, exception at import, invalid source/target/options, a name already used by
@@ -40,11 +42,13 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 
 from ..engine.errors import PipelineError
 from ..datasets.declaration import DatasetFileSpec
+from ..export.automation import ExportAutomationSpec
 from ..engine.loader import PipelineLoadError, discover_declarations
 from ..engine.spec import PipelineSpec
 from .assets import build_pipeline_assets
 from .automation import build_job, build_late_data_sensor, build_schedule
-from .dataset_files import build_dataset_file_asset, build_file_sensor
+from .dataset_files import build_dataset_export_asset, build_dataset_file_asset, build_file_sensor
+from .exports import build_export_asset, build_export_check, build_export_schedule, export_partitions_def, export_prefix, export_source_key
 from .partitions import partitions_def_for
 from .resource import BraintrustResource, resource_from_env
 from .translator import BraintrustTranslator, sanitize_name
@@ -92,7 +96,9 @@ def default_pipelines_dir() -> Path:
 class CompiledPipelines:
     specs: list[PipelineSpec] = field(default_factory=list)
     files: list[DatasetFileSpec] = field(default_factory=list)
+    exports: list[ExportAutomationSpec] = field(default_factory=list)
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = field(default_factory=list)
+    checks: list[dg.AssetChecksDefinition] = field(default_factory=list)
     jobs: list[UnresolvedAssetJobDefinition] = field(default_factory=list)
     schedules: list[dg.ScheduleDefinition] = field(default_factory=list)
     sensors: list[dg.SensorDefinition] = field(default_factory=list)
@@ -178,6 +184,7 @@ def _compile_files(files: Sequence[DatasetFileSpec], translator: BraintrustTrans
         try:
             asset = build_dataset_file_asset(spec, translator)
             sensor = build_file_sensor(spec, translator)
+            extra = [build_dataset_export_asset(spec, translator)] if spec.export else []
         except Exception as exc:  # noqa: BLE001 - reported like a broken file
             out.problems.append(
                 PipelineCompileError(
@@ -187,8 +194,44 @@ def _compile_files(files: Sequence[DatasetFileSpec], translator: BraintrustTrans
             )
             continue
         out.files.append(spec)
-        out.assets.extend([translator.get_file_source_spec(spec), asset])
+        out.assets.extend([translator.get_file_source_spec(spec), asset, *extra])
         out.sensors.append(sensor)
+
+
+def _compile_exports(exports: Sequence[ExportAutomationSpec], out: CompiledPipelines) -> None:
+    """Each export automation's asset, check, job and schedule; a name taken by a pipeline or a
+    dataset file, or a failure to compile, is reported like a broken file."""
+    taken = {key.path[0] for a in out.assets for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}
+    defined = {key for a in out.assets for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}
+    for spec in exports:
+        prefix = export_prefix(spec)
+        if prefix in taken:
+            out.problems.append(PipelineCompileError(
+                f"export automation {spec.name!r} compiles to the Dagster name {prefix!r}, which another declaration uses, "
+                f"so {spec.name!r} was not loaded.", path=spec.file,
+                fix="Rename the automation (names differing only in case or punctuation collide)."))
+            continue
+        try:
+            pdef = export_partitions_def(spec)
+            asset, check = build_export_asset(spec, pdef), build_export_check(spec)
+            job, schedule = build_export_schedule(spec, pdef)
+        except Exception as exc:  # noqa: BLE001 - reported like a broken file
+            out.problems.append(PipelineCompileError(
+                f"export automation {spec.name!r} could not be compiled: {type(exc).__name__}: {exc}.",
+                path=spec.file, fix="Check the ExportAutomation(...) arguments."))
+            continue
+        taken.add(prefix)
+        source = export_source_key(spec)
+        if source not in defined:  # the logs/dataset asset may already come from a pipeline
+            defined.add(source)
+            out.assets.append(dg.AssetSpec(key=source, group_name="braintrust_sources" if spec.kind != "dataset" else "braintrust_datasets",
+                                           kinds={"braintrust"}, description=f"Braintrust {'dataset' if spec.kind == 'dataset' else 'logs'} "
+                                           f"of project {spec.project!r}; external. Exported by `{spec.name}`."))
+        out.exports.append(spec)
+        out.assets.append(asset)
+        out.checks.append(check)
+        out.jobs.append(job)
+        out.schedules.append(schedule)
 
 
 def _error_asset(problem: Problem, taken: set[str]) -> dg.AssetSpec:
@@ -232,6 +275,7 @@ def compile_pipelines(
     load_errors: Sequence[PipelineLoadError] = (),
     translator: BraintrustTranslator | None = None,
     files: Sequence[DatasetFileSpec] = (),
+    exports: Sequence[ExportAutomationSpec] = (),
 ) -> CompiledPipelines:
     """Compile loaded pipelines and dataset files (and report ``load_errors``); see the module doc."""
     translator = translator or BraintrustTranslator()
@@ -287,6 +331,8 @@ def compile_pipelines(
             )
         )
 
+    _compile_exports(exports, out)
+
     if out.problems:
         taken: set[str] = set()
         out.assets.extend(_error_asset(problem, taken) for problem in out.problems)
@@ -309,7 +355,9 @@ def build_definitions(
     directory = Path(pipelines_dir) if pipelines_dir is not None else default_pipelines_dir()
     found = discover_declarations(directory)
     files = [d for d in found.declarations if isinstance(d, DatasetFileSpec)]
-    compiled = compile_pipelines(found.pipelines, load_errors=found.errors, translator=translator, files=files)
+    exports = [d for d in found.declarations if isinstance(d, ExportAutomationSpec)]
+    compiled = compile_pipelines(found.pipelines, load_errors=found.errors, translator=translator, files=files,
+                                 exports=exports)
     if compiled.problems:
         strict = _strict() if strict is None else strict
         lines = "\n".join(f"  - {problem}" for problem in compiled.problems)
@@ -318,12 +366,13 @@ def build_definitions(
             raise PipelineDefinitionsError(message)
         log.error(message + f"\nThe other pipelines were loaded; see the '{ERRORS_GROUP}' asset group.")
     log.info(
-        "compiled %d pipeline(s) and %d dataset file(s) from %s: %s",
-        len(compiled.specs), len(compiled.files), directory,
-        ", ".join(spec.name for spec in [*compiled.specs, *compiled.files]) or "none",
+        "compiled %d pipeline(s), %d dataset file(s) and %d export automation(s) from %s: %s",
+        len(compiled.specs), len(compiled.files), len(compiled.exports), directory,
+        ", ".join(spec.name for spec in [*compiled.specs, *compiled.files, *compiled.exports]) or "none",
     )
     return dg.Definitions(
         assets=compiled.assets,
+        asset_checks=compiled.checks,
         jobs=compiled.jobs,
         schedules=compiled.schedules,
         sensors=compiled.sensors,

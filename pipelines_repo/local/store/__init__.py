@@ -5,12 +5,13 @@ touched row and clears `head` on the one it supersedes, so a read pinned at vers
 id, the newest version with `xact_id <= V`. See docs/ARCHITECTURE.md for the schema.
 
 `LocalStore` is composed by concern: `db` (the file, connections, errors), `objects` (projects
-and datasets), `writes` (versioned row writes), `versions` (snapshots, history, restore) and `reads` (queries,
-paging, pinned versions).
+and datasets), `writes` (versioned row writes), `versions` (snapshots, history, restore) `reads` (queries,
+paging, pinned versions) and `automations` (`/v1/project_automation` objects).
 """
 
 from __future__ import annotations
 
+from .automations import Automations
 from .db import ORG_ID, ORG_NAME, BadInput, NotFound, StoreError, now_iso, pagination_key
 from .reads import MAX_PAGE, QueryPage, Reads, decode_cursor, encode_cursor
 from .versions import Versions
@@ -21,5 +22,5 @@ __all__ = [
 ]
 
 
-class LocalStore(Versions, Reads):
+class LocalStore(Versions, Reads, Automations):
     """Projects, datasets and versioned rows in one SQLite file."""
