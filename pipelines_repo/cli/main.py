@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import datasets, export, local, pipeline
+from . import datasets, export, local, pipeline, retention
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.register(dsub)
     datasets.register(dsub)
     export.register(commands)
+    retention.register(commands)
     return parser
 
 

@@ -46,6 +46,8 @@ from .assets import build_pipeline_assets
 from .automation import build_job, build_late_data_sensor, build_schedule
 from .dataset_files import build_dataset_file_asset, build_file_sensor
 from .partitions import partitions_def_for
+from .retention import build_retention, retention_prefix
+from ..retention.spec import RetentionPolicySpec
 from .resource import BraintrustResource, resource_from_env
 from .translator import BraintrustTranslator, sanitize_name
 
@@ -92,6 +94,7 @@ def default_pipelines_dir() -> Path:
 class CompiledPipelines:
     specs: list[PipelineSpec] = field(default_factory=list)
     files: list[DatasetFileSpec] = field(default_factory=list)
+    policies: list[RetentionPolicySpec] = field(default_factory=list)
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = field(default_factory=list)
     jobs: list[UnresolvedAssetJobDefinition] = field(default_factory=list)
     schedules: list[dg.ScheduleDefinition] = field(default_factory=list)
@@ -191,6 +194,26 @@ def _compile_files(files: Sequence[DatasetFileSpec], translator: BraintrustTrans
         out.sensors.append(sensor)
 
 
+def _compile_policies(policies: Sequence[RetentionPolicySpec], translator: BraintrustTranslator, out: CompiledPipelines) -> None:
+    """Each retention policy's asset, job and schedule; a name clashing with a pipeline's or a
+    dataset file's Dagster name is reported like a broken file."""
+    taken = {translator.get_pipeline_prefix(p) for p in out.specs} | {translator.get_file_prefix(f) for f in out.files}
+    for policy in policies:
+        prefix = retention_prefix(policy)
+        if prefix in taken:
+            out.problems.append(PipelineCompileError(
+                f"retention policy {policy.name!r} compiles to the Dagster name {prefix!r}, already used, so it was not loaded.",
+                path=policy.file, fix="Rename the policy (names differing only in case or punctuation collide).",
+            ))
+            continue
+        taken.add(prefix)
+        asset, job, schedule = build_retention(policy, lambda: out.assets)
+        out.policies.append(policy)
+        out.assets.append(asset)
+        out.jobs.append(job)
+        out.schedules.append(schedule)
+
+
 def _error_asset(problem: Problem, taken: set[str]) -> dg.AssetSpec:
     path = problem.path
     stem = sanitize_name(path.stem if path is not None else "pipelines")
@@ -232,6 +255,7 @@ def compile_pipelines(
     load_errors: Sequence[PipelineLoadError] = (),
     translator: BraintrustTranslator | None = None,
     files: Sequence[DatasetFileSpec] = (),
+    policies: Sequence[RetentionPolicySpec] = (),
 ) -> CompiledPipelines:
     """Compile loaded pipelines and dataset files (and report ``load_errors``); see the module doc."""
     translator = translator or BraintrustTranslator()
@@ -256,6 +280,7 @@ def compile_pipelines(
     out.specs = [spec for spec, _, _ in built]
     pdefs = {spec.name: pdef for spec, pdef, _ in built}
     _compile_files(kept_files, translator, out)
+    _compile_policies(policies, translator, out)
 
     by_source: dict[dg.AssetKey, list[PipelineSpec]] = {}
     by_target: dict[dg.AssetKey, list[PipelineSpec | DatasetFileSpec]] = {}
@@ -309,7 +334,8 @@ def build_definitions(
     directory = Path(pipelines_dir) if pipelines_dir is not None else default_pipelines_dir()
     found = discover_declarations(directory)
     files = [d for d in found.declarations if isinstance(d, DatasetFileSpec)]
-    compiled = compile_pipelines(found.pipelines, load_errors=found.errors, translator=translator, files=files)
+    policies = [d for d in found.declarations if isinstance(d, RetentionPolicySpec)]
+    compiled = compile_pipelines(found.pipelines, load_errors=found.errors, translator=translator, files=files, policies=policies)
     if compiled.problems:
         strict = _strict() if strict is None else strict
         lines = "\n".join(f"  - {problem}" for problem in compiled.problems)

@@ -29,27 +29,30 @@ from .guard import NO_GUARD, HarvestSource, hold_reasons
 from .plan import QUERY_SOURCE, Target, TargetPlan, cutoff_for, day_window, object_from, plan_target
 from .spec import RetentionPolicySpec
 
-__all__ = ["RetentionError", "RunReport", "apply_policy", "delete_day", "preview", "resolve_targets"]
+__all__ = ["RetentionError", "RunReport", "apply_policy", "delete_day", "preview", "resolve_projects", "resolve_targets"]
 
 
 class RetentionError(PipelineError, RuntimeError):
     """A policy cannot run (e.g. its project does not exist)."""
 
 
-def resolve_targets(client: BraintrustClient, policy: RetentionPolicySpec) -> list[Target]:
-    """The objects the policy covers now: ``"*"`` lists every project at run time (new ones too)."""
+def resolve_projects(client: BraintrustClient, policy: RetentionPolicySpec) -> list[dict[str, Any]]:
+    """The projects the policy covers now: ``"*"`` lists every project at run time (new ones too)."""
     if policy.all_projects:
-        projects = client.list_projects()
-    else:
-        project = client.get_project(name=policy.project)
-        if project is None:
-            raise RetentionError(
-                f"retention policy {policy.name!r}: project {policy.project!r} does not exist on {client.describe()}",
-                path=policy.file, fix="fix project= in the RetentionPolicy (a project name, or '*' for every project)",
-            )
-        projects = [project]
+        return client.list_projects()
+    project = client.get_project(name=policy.project)
+    if project is None:
+        raise RetentionError(
+            f"retention policy {policy.name!r}: project {policy.project!r} does not exist on {client.describe()}",
+            path=policy.file, fix="fix project= in the RetentionPolicy (a project name, or '*' for every project)",
+        )
+    return [project]
+
+
+def resolve_targets(client: BraintrustClient, policy: RetentionPolicySpec) -> list[Target]:
+    """The objects the policy deletes from: each project's logs, or each dataset of each project."""
     targets: list[Target] = []
-    for project in projects:
+    for project in resolve_projects(client, policy):
         pid, pname = project["id"], project.get("name") or project["id"]
         if policy.object_type == "project_logs":
             targets.append(Target("project_logs", pid, pid, pname, pname))
