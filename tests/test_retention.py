@@ -314,3 +314,78 @@ def test_cli_preview_and_apply(plane: tuple[Path, str], tmp_path: Path, instance
     captured = capsys.readouterr()
     assert "--force: the guard is ignored" in captured.err
     assert snapshot(db, project_id)["old_versions"] == 0
+
+
+# -- apply="braintrust" ------------------------------------------------------------------------------
+
+
+class FakeAutomations:
+    """Just the project and automation calls of the client, kept in memory (the sync's logic)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+
+    def get_project(self, name: str | None = None, id: str | None = None) -> dict[str, Any] | None:
+        return {"id": "p1", "name": name} if name == PROJECT else None
+
+    def list_project_automations(self, project_id: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        return [a for a in self.objects.values() if a["project_id"] == project_id and a["name"] == name]
+
+    def create_project_automation(self, project_id: str, name: str, config: dict, description: str | None = None) -> dict:
+        made = {"id": f"a{len(self.objects)}", "project_id": project_id, "name": name, "config": dict(config), "description": description}
+        self.objects[made["id"]] = made
+        return made
+
+    def patch_project_automation(self, automation_id: str, patch: dict) -> dict:
+        self.objects[automation_id].update(patch)
+        return self.objects[automation_id]
+
+
+def test_automation_sync_creates_updates_and_reports_drift() -> None:
+    from pipelines_repo.retention.automation import sync_policy
+
+    fake = FakeAutomations()
+    policy = build_policy("logs-30d", project=PROJECT, retention_days=30, apply="braintrust")
+    assert [s.action for s in sync_policy(fake, policy)] == ["created"]  # type: ignore[arg-type]
+    (made,) = fake.objects.values()
+    assert made["config"] == {"event_type": "retention", "object_type": "project_logs", "retention_days": 30}
+    assert [s.action for s in sync_policy(fake, policy)] == ["unchanged"]  # type: ignore[arg-type]
+    shorter = build_policy("logs-30d", project=PROJECT, retention_days=14, apply="braintrust")
+    assert [s.action for s in sync_policy(fake, shorter)] == ["updated"]  # type: ignore[arg-type]
+    assert made["config"]["retention_days"] == 14
+    made["config"] = {**made["config"], "retention_days": 7}  # someone edits it in Braintrust
+    (drift,) = sync_policy(fake, shorter)  # type: ignore[arg-type]
+    assert drift.action == "drift" and drift.server["retention_days"] == 7 and drift.last_written["retention_days"] == 14
+    assert made["config"]["retention_days"] == 7  # left alone
+    assert [s.action for s in sync_policy(fake, shorter, force=True)] == ["updated"]  # type: ignore[arg-type]
+
+
+def test_apply_braintrust_against_the_local_automation_routes(
+    plane: tuple[Path, str], tmp_path: Path, instance: dg.DagsterInstance,
+) -> None:
+    """Runs once the local plane serves /v1/project_automation (another branch adds the routes)."""
+    pytest.importorskip("pipelines_repo.local.routes.automations")
+    db, project_id = plane
+    folder = tmp_path / "pipelines"
+    write_pipeline(folder, "retention.py", POLICY.format(project=PROJECT, extra=', apply="braintrust"'))
+    key_checks = ("harvested_before_expiry", "automation_in_sync")
+
+    def run() -> tuple[list[dict[str, Any]], dict[str, bool]]:
+        result = run_retention(build_definitions(folder), instance)
+        return meta(result, "automations"), {c.check_name: c.passed for c in result.get_asset_check_evaluations() if c.check_name in key_checks}
+
+    synced, checks = run()
+    assert [s["action"] for s in synced] == ["created"] and checks["automation_in_sync"]
+    with open_client(ApiSettings(), local_db=db) as client:
+        (automation,) = client.list_project_automations(project_id=project_id, name="logs-30d")
+        assert automation["config"]["event_type"] == "retention" and automation["config"]["retention_days"] == 30
+    assert snapshot(db, project_id)["old_versions"] > 0  # Braintrust deletes, not us
+
+    write_pipeline(folder, "retention.py", POLICY.replace("retention_days=30", "retention_days=20").format(project=PROJECT, extra=', apply="braintrust"'))
+    synced, checks = run()
+    assert [s["action"] for s in synced] == ["updated"] and checks["automation_in_sync"]
+
+    with open_client(ApiSettings(), local_db=db) as client:
+        client.patch_project_automation(automation["id"], {"config": {**automation["config"], "retention_days": 5}})
+    synced, checks = run()
+    assert [s["action"] for s in synced] == ["drift"] and not checks["automation_in_sync"]
