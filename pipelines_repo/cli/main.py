@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import automations, datasets, export, local, pipeline
+from . import automations, datasets, export, local, pipeline, retention
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.register(dsub)
     export.register(commands)
     automations.register(commands)
+    retention.register(commands)
     return parser
 
 

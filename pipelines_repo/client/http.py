@@ -345,6 +345,60 @@ class BraintrustClient:
             payload["org_name"] = self.org_name
         return self._post_json("/v1/project", payload, endpoint="POST /v1/project")
 
+    def list_projects(self) -> list[dict]:
+        """Every project of the org (``GET /v1/project``, paged with ``starting_after``)."""
+        out: list[dict] = []
+        params: dict[str, Any] = {"limit": 100}
+        if self.org_name:
+            params["org_name"] = self.org_name
+        while True:
+            page = self._get_json("/v1/project", endpoint="GET /v1/project", params=params).get("objects") or []
+            out.extend(page)
+            if len(page) < params["limit"] or not page[-1].get("id"):
+                return out
+            params["starting_after"] = page[-1]["id"]
+
+    # -- project automations -----------------------------------------------------------------
+
+    def list_project_automations(self, project_id: str | None = None, name: str | None = None) -> list[dict]:
+        """``GET /v1/project_automation`` (filtered by ``project_id`` / ``project_automation_name``)."""
+        params: dict[str, Any] = {}
+        if project_id:
+            params["project_id"] = project_id
+        if name:
+            params["project_automation_name"] = name
+        if self.org_name:
+            params["org_name"] = self.org_name
+        body = self._get_json("/v1/project_automation", endpoint="GET /v1/project_automation", params=params)
+        found = body.get("objects") or []
+        # Filter again: a server that ignores a parameter must not hand us another project's automation.
+        return [a for a in found if (not project_id or a.get("project_id") == project_id) and (not name or a.get("name") == name)]
+
+    def create_project_automation(
+        self, project_id: str, name: str, config: Mapping[str, Any], description: str | None = None
+    ) -> dict:
+        """``POST /v1/project_automation`` ``{project_id, name, description, config}``."""
+        payload: dict[str, Any] = {"project_id": project_id, "name": name, "config": dict(config)}
+        if description is not None:
+            payload["description"] = description
+        return self._post_json("/v1/project_automation", payload, endpoint="POST /v1/project_automation")
+
+    def patch_project_automation(self, automation_id: str, patch: Mapping[str, Any]) -> dict:
+        """``PATCH /v1/project_automation/{id}`` (e.g. ``{"config": ..., "description": ...}``)."""
+        return self._request_json(
+            "PATCH", f"/v1/project_automation/{_q(automation_id)}", dict(patch),
+            endpoint="PATCH /v1/project_automation/{id}", what=f"project automation id {automation_id!r}",
+        )
+
+    def purge_deleted(self, object_type: str, object_id: str, *, before: str) -> dict:
+        """The local plane's ``POST /local/{project_logs|dataset}/{id}/purge`` (not Braintrust's API:
+        Braintrust purges deleted rows on its side): every stored version of the object's deleted
+        rows created before ``before`` is removed and the file shrinks."""
+        return self._post_json(
+            f"/local/{_q(object_type)}/{_q(object_id)}/purge", {"before": before},
+            endpoint="POST /local/{object_type}/{id}/purge",
+        )
+
     # -- datasets ----------------------------------------------------------------------------
 
     def find_dataset(self, project_id: str, name: str) -> dict | None:

@@ -50,6 +50,8 @@ from .automation import build_job, build_late_data_sensor, build_schedule
 from .dataset_files import build_dataset_export_asset, build_dataset_file_asset, build_file_sensor
 from .exports import build_export_asset, build_export_check, build_export_schedule, export_partitions_def, export_prefix, export_source_key
 from .partitions import partitions_def_for
+from .retention import build_retention, retention_prefix
+from ..retention.spec import RetentionPolicySpec
 from .resource import BraintrustResource, resource_from_env
 from .translator import BraintrustTranslator, sanitize_name
 
@@ -97,6 +99,7 @@ class CompiledPipelines:
     specs: list[PipelineSpec] = field(default_factory=list)
     files: list[DatasetFileSpec] = field(default_factory=list)
     exports: list[ExportAutomationSpec] = field(default_factory=list)
+    policies: list[RetentionPolicySpec] = field(default_factory=list)
     assets: list[dg.AssetsDefinition | dg.AssetSpec] = field(default_factory=list)
     checks: list[dg.AssetChecksDefinition] = field(default_factory=list)
     jobs: list[UnresolvedAssetJobDefinition] = field(default_factory=list)
@@ -234,6 +237,26 @@ def _compile_exports(exports: Sequence[ExportAutomationSpec], out: CompiledPipel
         out.schedules.append(schedule)
 
 
+def _compile_policies(policies: Sequence[RetentionPolicySpec], translator: BraintrustTranslator, out: CompiledPipelines) -> None:
+    """Each retention policy's asset, job and schedule; a name clashing with a pipeline's or a
+    dataset file's Dagster name is reported like a broken file."""
+    taken = {translator.get_pipeline_prefix(p) for p in out.specs} | {translator.get_file_prefix(f) for f in out.files}
+    for policy in policies:
+        prefix = retention_prefix(policy)
+        if prefix in taken:
+            out.problems.append(PipelineCompileError(
+                f"retention policy {policy.name!r} compiles to the Dagster name {prefix!r}, already used, so it was not loaded.",
+                path=policy.file, fix="Rename the policy (names differing only in case or punctuation collide).",
+            ))
+            continue
+        taken.add(prefix)
+        asset, job, schedule = build_retention(policy, lambda: out.assets)
+        out.policies.append(policy)
+        out.assets.append(asset)
+        out.jobs.append(job)
+        out.schedules.append(schedule)
+
+
 def _error_asset(problem: Problem, taken: set[str]) -> dg.AssetSpec:
     path = problem.path
     stem = sanitize_name(path.stem if path is not None else "pipelines")
@@ -276,6 +299,7 @@ def compile_pipelines(
     translator: BraintrustTranslator | None = None,
     files: Sequence[DatasetFileSpec] = (),
     exports: Sequence[ExportAutomationSpec] = (),
+    policies: Sequence[RetentionPolicySpec] = (),
 ) -> CompiledPipelines:
     """Compile loaded pipelines and dataset files (and report ``load_errors``); see the module doc."""
     translator = translator or BraintrustTranslator()
@@ -300,6 +324,7 @@ def compile_pipelines(
     out.specs = [spec for spec, _, _ in built]
     pdefs = {spec.name: pdef for spec, pdef, _ in built}
     _compile_files(kept_files, translator, out)
+    _compile_policies(policies, translator, out)
 
     by_source: dict[dg.AssetKey, list[PipelineSpec]] = {}
     by_target: dict[dg.AssetKey, list[PipelineSpec | DatasetFileSpec]] = {}
@@ -356,8 +381,9 @@ def build_definitions(
     found = discover_declarations(directory)
     files = [d for d in found.declarations if isinstance(d, DatasetFileSpec)]
     exports = [d for d in found.declarations if isinstance(d, ExportAutomationSpec)]
+    policies = [d for d in found.declarations if isinstance(d, RetentionPolicySpec)]
     compiled = compile_pipelines(found.pipelines, load_errors=found.errors, translator=translator, files=files,
-                                 exports=exports)
+                                 exports=exports, policies=policies)
     if compiled.problems:
         strict = _strict() if strict is None else strict
         lines = "\n".join(f"  - {problem}" for problem in compiled.problems)
@@ -366,9 +392,9 @@ def build_definitions(
             raise PipelineDefinitionsError(message)
         log.error(message + f"\nThe other pipelines were loaded; see the '{ERRORS_GROUP}' asset group.")
     log.info(
-        "compiled %d pipeline(s), %d dataset file(s) and %d export automation(s) from %s: %s",
-        len(compiled.specs), len(compiled.files), len(compiled.exports), directory,
-        ", ".join(spec.name for spec in [*compiled.specs, *compiled.files, *compiled.exports]) or "none",
+        "compiled %d pipeline(s), %d dataset file(s), %d export automation(s) and %d retention policy(ies) from %s: %s",
+        len(compiled.specs), len(compiled.files), len(compiled.exports), len(compiled.policies), directory,
+        ", ".join(spec.name for spec in [*compiled.specs, *compiled.files, *compiled.exports, *compiled.policies]) or "none",
     )
     return dg.Definitions(
         assets=compiled.assets,

@@ -1,0 +1,105 @@
+"""Archive before delete, through the export room; resolve a span from the archive afterwards.
+
+    archive_day(client, archive, target, day, cutoff, policy_name) -> manifest URL
+    resolve_span(archive, project_id, span_id) -> the archived row, or None
+
+Layout (Hive-style, so query engines read it natively)::
+
+    <path>/project=<project id>/date=YYYY-MM-DD/<spans|rows>-<stamp>.<ext>
+    <path>/project=<project id>/date=YYYY-MM-DD/manifest-<stamp>.json    written last: the commit point
+
+Every attempt writes new files under its own stamp and never overwrites: a run killed after a
+day's archive but before its delete finished archives the remaining rows again next time, so
+each deleted row is in at least one manifest's files. Resolving reads the manifests of a
+local (or ``file://``) archive.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from ..client import BraintrustClient
+from ..engine.window import format_timestamp
+from ..export import DatasetSource, SpanSource, export, open_sink
+from .plan import Target, day_window
+from .spec import ArchiveSpec
+
+__all__ = ["archive_day", "day_folder", "resolve_span"]
+
+MANIFEST_VERSION = 1
+
+
+def day_folder(archive: ArchiveSpec, project_id: str, day: date) -> str:
+    return f"{archive.path.rstrip('/')}/project={project_id}/date={day.isoformat()}"
+
+
+def archive_day(
+    client: BraintrustClient, archive: ArchiveSpec, target: Target, day: date, cutoff: datetime, policy_name: str,
+) -> dict[str, Any]:
+    """Export the day's rows (up to the cutoff) and write the manifest; returns the manifest."""
+    window = day_window(day, cutoff)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    if target.object_type == "project_logs":
+        source: Any = SpanSource(target.object_id, window=window)
+    else:
+        source = DatasetSource(target.object_id, filter_sql=window.btql())
+    sink = open_sink(day_folder(archive, target.project_id, day))
+    stem = "spans" if target.object_type == "project_logs" else f"rows-{target.object_id}"
+    ext = "jsonl" if archive.format == "jsonl" else archive.format
+    result = export(client, source, sink, fmt=archive.format, file_name=f"{stem}-{stamp}.{ext}")
+    manifest = {
+        "version": MANIFEST_VERSION, "policy": policy_name, "object_type": target.object_type,
+        "object_id": target.object_id, "project_id": target.project_id, "project_name": target.project_name,
+        "date": day.isoformat(), "window": window.to_json(), "created": format_timestamp(datetime.now(UTC)),
+        "format": result.format, "rows": result.rows, "bytes": result.bytes,
+        "files": [{"url": url, "name": url.rsplit("/", 1)[-1]} for url in result.paths],
+    }
+    name = f"manifest-{stamp}.json"
+    with sink.open(name) as handle:
+        handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode())
+    manifest["url"] = sink.join(name)
+    return manifest
+
+
+def _rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    if fmt.startswith("jsonl"):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+            for line in handle:
+                if line.strip():
+                    yield json.loads(line)
+    elif fmt == "json":
+        yield from json.loads(path.read_text(encoding="utf-8"))
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        for record in pq.read_table(path).to_pylist():
+            yield record
+    else:  # csv: ids are plain columns
+        import csv
+
+        with path.open(newline="", encoding="utf-8") as handle:
+            yield from csv.DictReader(handle)
+
+
+def resolve_span(archive: ArchiveSpec, project_id: str, span_id: str) -> dict[str, Any] | None:
+    """The archived row whose ``id`` or ``span_id`` is ``span_id`` (a dataset row's ``origin.id``
+    is the span's row id), newest manifest first; None when no manifest lists it."""
+    if not archive.is_local:
+        raise ValueError(f"resolve reads local archives only; {archive.path} is an object store (sync it locally first)")
+    root = archive.local_root() / f"project={project_id}"
+    for manifest_path in sorted(root.glob("date=*/manifest-*.json"), reverse=True):
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        for entry in manifest.get("files") or []:
+            path = manifest_path.parent / entry["name"]
+            if not path.exists():
+                continue
+            for row in _rows(path, manifest.get("format", "jsonl")):
+                if span_id in (row.get("id"), row.get("span_id")):
+                    return {**row, "_archive": {"manifest": str(manifest_path), "file": str(path), "date": manifest.get("date")}}
+    return None
