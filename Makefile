@@ -1,6 +1,7 @@
 # Two commands for a new machine (only Python 3.11, pip and make needed; Node 18+ and npm for
 # TypeScript pipeline files):
-#   make dev    installs, seeds demo logs into the local plane if empty, starts the Dagster UI
+#   make dev    installs, seeds demo logs into the local plane if empty, materializes the examples'
+#               windows once, starts the Dagster UI
 #   make test   installs, runs the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export DAGSTER_DISABLE_TELEMETRY = 1
 
-.PHONY: install dev test seed serve bench
+.PHONY: install dev test seed first-run serve bench
 
 NODE_ROOM := pipelines_repo/node
 
@@ -32,7 +33,11 @@ install: $(VENV)/.installed $(NODE_ROOM)/node_modules/.installed
 seed: install
 	$(VENV)/bin/bt-dagster local seed --if-empty --project "Customer Support" --days 30 --spans-per-day 200
 
-dev: seed
+# Materialize the windows with logs of every example once (later starts find them done).
+first-run: seed
+	$(VENV)/bin/bt-dagster first-run
+
+dev: first-run
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 test: install

@@ -156,6 +156,44 @@ def test_webserver_loads_every_asset_schedule_and_sensor(tmp_path: Path) -> None
         stop(process)
 
 
+MATERIALIZED = """
+{
+  assetNodes {
+    assetKey { path }
+    isPartitioned
+    partitionStats { numMaterialized }
+    assetMaterializations(limit: 1) { runId }
+  }
+}
+"""
+
+
+def test_first_run_opens_the_ui_on_materialized_examples(tmp_path: Path) -> None:
+    """`make dev`'s first run: seed, `bt-dagster first-run`, then the UI shows every example filled."""
+    home = make_home(tmp_path)
+    for cmd in (["local", "seed", "--if-empty", "--project", "Customer Support", "--days", "5", "--spans-per-day", "40"],
+                ["first-run"], ["first-run"]):  # the second first-run finds everything done
+        done = subprocess.run([str(BIN / "bt-dagster"), *cmd], cwd=REPO, env=env_for(home), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("materialized before") == len(PIPELINES) + 1
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "webserver.log"
+    process = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"], home, log)
+    try:
+        wait_ready(url, process, log)
+        loaded_repository(url)
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(url, MATERIALIZED)["assetNodes"]}
+        for prefix in PIPELINES:
+            for stage in ("pulled_refs", "transformed_rows", "dataset_version"):
+                node = nodes[f"{prefix}/{stage}"]
+                # the closed windows with logs: the 5 seeded days before today
+                assert node["partitionStats"]["numMaterialized"] == 5, (prefix, stage, node)
+        assert nodes["support_faq/dataset_version"]["assetMaterializations"], "the DatasetFile example ran too"
+    finally:
+        stop(process)
+
+
 LAUNCH = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import automations, datasets, export, local, pipeline, retention
+from . import automations, datasets, export, first_run, local, pipeline, retention
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.register(commands)
     automations.register(commands)
     retention.register(commands)
+    first_run.register(commands)
     return parser
 
 
