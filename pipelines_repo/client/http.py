@@ -676,6 +676,13 @@ class BraintrustClient:
         if parts:
             self._send_logs3(parts, ids)
 
+    def insert_encoded_rows(self, parts: list[bytes], ids: list[str]) -> None:
+        """One ``POST /logs3`` of rows the caller already encoded as compact JSON objects (each with
+        its ``id`` and object id key), so a pusher that sized its batch by the bytes does not encode
+        them twice. A 413 halves the batch, as in :meth:`insert_rows`."""
+        self._ensure_login()
+        self._send_logs3(parts, ids)
+
     @property
     def _logs3_row_budget(self) -> int:
         return self.max_bytes - len(_LOGS3_HEAD) - len(_LOGS3_TAIL)

@@ -279,6 +279,7 @@ class _Batch:
     sizes: dict[int, int]
     sources: list[int] = field(default_factory=list)
     row_sizes: list[int] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)  # each row's JSON, encoded once for sizing and sending
     changes: dict[int, ChangeCounts] = field(default_factory=dict)
     lookups: int = 0
 
@@ -289,11 +290,13 @@ def _batches(
     """Group ``(row, source, end_item, end_line)`` into batches of <= max_rows rows and <= max_bytes."""
     batch = _Batch(0, [], 0, {}, {}, {})
     for row, source, item, line in rows:
-        row_size = len(row_json_bytes(row)) + 1
+        encoded = row_json_bytes(row)
+        row_size = len(encoded) + 1
         if batch.rows and (len(batch.rows) >= max_rows or batch.nbytes + row_size > max_bytes):
             yield batch
             batch = _Batch(batch.index + 1, [], 0, {}, {}, {})
         batch.rows.append(row)
+        batch.encoded.append(encoded)
         batch.sources.append(source)
         batch.row_sizes.append(row_size)
         batch.nbytes += row_size
@@ -315,10 +318,13 @@ def _compared(batches: Iterable[_Batch], differ: ChangeFilter | None) -> Iterato
         before = differ.counter.requests
         decisions = differ.decide(batch.rows)
         kept = _Batch(batch.index, [], 0, batch.ends, {}, {}, lookups=differ.counter.requests - before)
-        for row, source, size, decision in zip(batch.rows, batch.sources, batch.row_sizes, decisions, strict=True):
+        for row, encoded, source, size, decision in zip(
+            batch.rows, batch.encoded, batch.sources, batch.row_sizes, decisions, strict=True
+        ):
             kept.changes.setdefault(source, ChangeCounts()).count(decision)
             if decision in ("added", "updated"):
                 kept.rows.append(row)
+                kept.encoded.append(encoded)
                 kept.sources.append(source)
                 kept.row_sizes.append(size)
                 kept.nbytes += size
@@ -329,7 +335,7 @@ def _compared(batches: Iterable[_Batch], differ: ChangeFilter | None) -> Iterato
 
 def _send(client: BraintrustClient, batch: _Batch) -> None:
     if batch.rows:  # a batch of unchanged rows only advances the checkpoints
-        client.insert_rows(batch.rows)
+        client.insert_encoded_rows(batch.encoded, [row["id"] for row in batch.rows])
 
 
 def _upload(
@@ -470,6 +476,7 @@ def push_rows(
     on_progress: ProgressFn | None = None,
     allow_deletes: bool = False,
     policy: PushPolicy | None = None,
+    prevalidated: bool = False,
 ) -> PushResult:
     """Stream ``rows`` into the target dataset (see the module doc); no checkpoint (a re-run
     of the same rows sends only what changed). An invalid or duplicate row raises
@@ -481,7 +488,7 @@ def push_rows(
     resolved = resolve_target(client, target, default_org=default_org)
     dataset_id = resolved.dataset_id
     session = _Session(client, resolved, policy, policy.state_root)
-    preparer = RowPreparer(allow_deletes=allow_deletes)
+    preparer = RowPreparer(allow_deletes=allow_deletes, prevalidated=prevalidated)
     tally = _Tally()
     spool: _Spool | None = None
     if session.check is not None:

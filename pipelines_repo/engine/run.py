@@ -197,6 +197,7 @@ def _stream(
             max_workers=push_workers,
             on_progress=report_push(progress),
             policy=policy or PushPolicy.for_pipeline(spec),
+            prevalidated=row_hook is None,  # the transform stream validated every row it yields
         )
     finally:
         rows.close()

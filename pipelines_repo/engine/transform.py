@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import json
 import os
@@ -167,14 +168,13 @@ def call_args(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[list[A
     Returns ``(positional, keyword)``; positional-only parameters are passed positionally.
     """
     remaining = dict(kwargs)
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
+    parameters = _parameters(fn)
+    if parameters is None:
         return [], remaining
     positional: list[Any] = []
     keyword: dict[str, Any] = {}
     accepts_kwargs = False
-    for name, param in signature.parameters.items():
+    for name, param in parameters:
         if param.kind is inspect.Parameter.VAR_KEYWORD:
             accepts_kwargs = True
             continue
@@ -197,6 +197,23 @@ def call_args(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[list[A
     if accepts_kwargs:
         keyword.update(remaining)
     return positional, keyword
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_parameters(fn: Callable[..., Any]) -> tuple[tuple[str, inspect.Parameter], ...] | None:
+    try:
+        return tuple(inspect.signature(fn).parameters.items())
+    except (TypeError, ValueError):
+        return None
+
+
+def _parameters(fn: Callable[..., Any]) -> tuple[tuple[str, inspect.Parameter], ...] | None:
+    """The transform's parameters, read once per transform (``inspect.signature`` costs more than
+    a cheap transform's whole call)."""
+    try:
+        return _cached_parameters(fn)
+    except TypeError:  # an unhashable callable object
+        return _cached_parameters.__wrapped__(fn)
 
 
 def _is_async_callable(fn: Any) -> bool:
