@@ -230,7 +230,19 @@ class PipelineOptions(BaseModel):
     # Keep the runtime output in metadata.run_output (engine/run_output.py): True, or a span type.
     run_output: bool | str = False
     on_conflict: Literal["overwrite", "keep_curated"] = "overwrite"
+    # {"path": folder or URL, "format": "jsonl"|"parquet"}: adds <name>/dataset_export after dataset_version
+    export: dict[str, str] | None = None
     max_invalid_rows: int = Field(default=0, ge=0)
+
+    @field_validator("export")
+    @classmethod
+    def _export(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        path, fmt = value.get("path"), value.get("format", "jsonl")
+        if not isinstance(path, str) or not path.strip() or fmt not in ("jsonl", "parquet") or set(value) - {"path", "format"}:
+            raise ValueError("export takes {'path': a folder or s3://, gs://, az://, file:// URL, 'format': 'jsonl' or 'parquet'}")
+        return {"path": path, "format": fmt}
 
     @field_validator("run_output")
     @classmethod

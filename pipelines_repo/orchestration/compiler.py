@@ -47,7 +47,8 @@ from ..engine.loader import PipelineLoadError, discover_declarations
 from ..engine.spec import PipelineSpec
 from .assets import build_pipeline_assets
 from .automation import build_job, build_late_data_sensor, build_schedule
-from .dataset_files import build_dataset_export_asset, build_dataset_file_asset, build_file_sensor
+from .dataset_exports import build_dataset_export_asset
+from .dataset_files import build_dataset_file_asset, build_file_sensor
 from .exports import build_export_asset, build_export_check, build_export_schedule, export_partitions_def, export_prefix, export_source_key
 from .partitions import partitions_def_for
 from .retention import build_retention, retention_prefix
@@ -187,7 +188,10 @@ def _compile_files(files: Sequence[DatasetFileSpec], translator: BraintrustTrans
         try:
             asset = build_dataset_file_asset(spec, translator)
             sensor = build_file_sensor(spec, translator)
-            extra = [build_dataset_export_asset(spec, translator)] if spec.export else []
+            extra = [build_dataset_export_asset(
+                translator.get_file_prefix(spec), translator.get_file_asset_key(spec), spec.target, spec.export,
+                name=spec.name, declared_in=spec.file,
+            )] if spec.export else []
         except Exception as exc:  # noqa: BLE001 - reported like a broken file
             out.problems.append(
                 PipelineCompileError(
@@ -347,6 +351,11 @@ def compile_pipelines(
 
     for spec, pdef, assets in built:
         out.assets.extend(assets)
+        if spec.options.export:
+            out.assets.append(build_dataset_export_asset(
+                translator.get_pipeline_prefix(spec), translator.get_asset_key(spec, "dataset_version"), spec.target,
+                spec.options.export, name=spec.name, declared_in=spec.file,
+            ))
         job = build_job(spec, translator)
         out.jobs.append(job)
         out.schedules.append(build_schedule(spec, translator, job))

@@ -159,35 +159,3 @@ def build_file_sensor(spec: DatasetFileSpec, translator: BraintrustTranslator) -
         return dg.SensorResult(run_requests=[request], asset_events=[observation], cursor=sha)
 
     return file_changed
-
-
-def build_dataset_export_asset(spec: DatasetFileSpec, translator: BraintrustTranslator) -> dg.AssetsDefinition:
-    """``<name>/dataset_export`` downstream of ``<name>/dataset_version``: the dataset at its current
-    version -> ``<path>/version=<xact_id>/`` with a manifest (``export.snapshot``)."""
-    from ..export.automation import expand_path
-    from ..export.errors import redact
-    from ..export.snapshot import export_dataset_version
-    from ..engine.push import latest_dataset_version
-
-    assert spec.export is not None
-    prefix, upstream = translator.get_file_prefix(spec), translator.get_file_asset_key(spec)
-    option = spec.export
-
-    @dg.asset(key=[prefix, "dataset_export"], deps=[upstream], group_name=prefix, kinds={"braintrust"}, pool=POOL,
-              description=f"Dataset {spec.target.dataset_name!r} at its latest version, exported to `{option['path']}` "
-                          f"({option['format']}) under `version=<xact_id>/`, with a manifest and `_SUCCESS`.")
-    def dataset_export(context: dg.AssetExecutionContext, braintrust: BraintrustResource) -> dg.MaterializeResult:
-        client = braintrust.get_client()
-        project = client.get_project(name=spec.target.project_name) if spec.target.project_name else None
-        found = client.find_dataset(project["id"], spec.target.dataset_name) if project else None
-        if found is None:
-            raise dg.Failure(f"{spec.name}: dataset {spec.target.dataset_name!r} does not exist yet; materialize {upstream.to_user_string()} first")
-        version = latest_dataset_version(client, found["id"]) or "0"
-        done = export_dataset_version(client, found["id"], str(version), expand_path(option["path"], spec.file),
-                                      fmt=option["format"], name=spec.name)
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": done.rows, "rows": done.rows, "files": done.files, "bytes": done.bytes,
-            "dataset_version": str(version), "manifest": redact(done.manifest_url), "folder": done.folder,
-        })
-
-    return dataset_export
