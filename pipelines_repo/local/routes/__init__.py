@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from . import btql, datasets, logs, meta, otel, projects, versions
+from . import btql, datasets, experiments, logs, meta, otel, projects, versions
 
-ROUTES: list[Route] = [*meta.ROUTES, *projects.ROUTES, *datasets.ROUTES, *versions.ROUTES, *logs.ROUTES, *btql.ROUTES, *otel.ROUTES]
+ROUTES: list[Route] = [*meta.ROUTES, *projects.ROUTES, *datasets.ROUTES, *versions.ROUTES, *logs.ROUTES, *btql.ROUTES, *otel.ROUTES, *experiments.ROUTES]

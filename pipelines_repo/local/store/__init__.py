@@ -14,6 +14,7 @@ from __future__ import annotations
 from .db import ORG_ID, ORG_NAME, BadInput, NotFound, StoreError, now_iso, pagination_key
 from .reads import MAX_PAGE, QueryPage, Reads, decode_cursor, encode_cursor
 from .versions import Versions
+from .experiments import Experiments
 
 __all__ = [
     "MAX_PAGE", "ORG_ID", "ORG_NAME", "BadInput", "LocalStore", "NotFound", "QueryPage", "StoreError",
@@ -21,5 +22,5 @@ __all__ = [
 ]
 
 
-class LocalStore(Versions, Reads):
+class LocalStore(Experiments, Versions, Reads):
     """Projects, datasets and versioned rows in one SQLite file."""
