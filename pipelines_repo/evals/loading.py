@@ -67,6 +67,6 @@ def eval_specs(found: dict[str, Any], path: Path, module_globals: dict[str, Any]
         specs.append(EvalSpec(
             name=name, project_name=evaluator.project_name, file=path, dataset=dataset_of(evaluator.data),
             experiment_name=evaluator.experiment_name, max_regression=options.get("max_regression"),  # type: ignore[arg-type]
-            file_digest=digest,
+            file_digest=digest, evaluator=evaluator,
         ))
     return specs

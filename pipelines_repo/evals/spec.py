@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..engine.declarations import DeclarationError
 
@@ -32,6 +33,7 @@ class EvalSpec:
     experiment_name: str | None = None
     max_regression: float | None = None  # a score falling more than this fails `no_score_regression`
     file_digest: str = ""
+    evaluator: Any = field(default=None, compare=False, repr=False)  # the SDK's `Evaluator` (the run uses it)
 
 
 def parse_options(raw: object, eval_name: str) -> dict[str, object]:

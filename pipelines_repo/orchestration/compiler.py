@@ -45,6 +45,7 @@ from ..engine.spec import PipelineSpec
 from .assets import build_pipeline_assets
 from .automation import build_job, build_late_data_sensor, build_schedule
 from .dataset_files import build_dataset_file_asset, build_file_sensor
+from .evals import compile_evals
 from .partitions import partitions_def_for
 from .resource import BraintrustResource, resource_from_env
 from .translator import BraintrustTranslator, sanitize_name
@@ -310,6 +311,7 @@ def build_definitions(
     found = discover_declarations(directory)
     files = [d for d in found.declarations if isinstance(d, DatasetFileSpec)]
     compiled = compile_pipelines(found.pipelines, load_errors=found.errors, translator=translator, files=files)
+    compile_evals(found.declarations, compiled, translator or BraintrustTranslator())  # `<eval>/experiment` assets
     if compiled.problems:
         strict = _strict() if strict is None else strict
         lines = "\n".join(f"  - {problem}" for problem in compiled.problems)
