@@ -219,3 +219,19 @@ def test_init_experiment_log_fetch_paging_and_spans_source(served_plane: ServedP
     assert patched["description"] == "d"
     assert http.delete(f"/v1/experiment/{exp_id}").json()["deleted_at"]
     assert http.get(f"/v1/experiment/{exp_id}").status_code == 404
+
+
+def test_datasets_runs_lists_experiments_by_origin_and_a_rows_scores(served_plane: ServedPlane) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRAINTRUST_")}
+    env.update(BRAINTRUST_APP_URL=served_plane.url, BRAINTRUST_API_KEY=served_plane.api_key)
+
+    def cli(*args: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "pipelines_repo.cli.main", "datasets", "runs", "golden", "-p", PROJECT,
+                               "--json", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    runs = cli()["runs"]
+    assert [(r["experiment"], r["cases"]) for r in runs] == [("ds-1", 3), ("ds-2", 3)]
+    row = cli("--row", "r0")["runs"]
+    assert [r["scores"] for r in row] == [[{"exact": 1.0}], [{"exact": 0.0}]]
