@@ -229,7 +229,7 @@ def test_three_forms_agree() -> None:
 
 BAD_QUERIES: list[tuple[object, str]] = [
     ("", "empty"),
-    ("SELECT * FROM experiment('e')", "experiment"),
+    ("SELECT * FROM prompt_session('e')", "prompt_session"),
     ("SELECT * FROM project_dataset('p', 'd')", "not supported"),
     ("SELECT * FROM somewhere('x')", "unknown data source"),
     ("SELECT * FROM project_logs", "project_logs('<id>')"),
@@ -258,7 +258,7 @@ BAD_QUERIES: list[tuple[object, str]] = [
     ("SELECT * FROM project_logs('p') WHERE input = 'x' /* c */", "comments"),
     ("SELECT * FROM project_logs('p') WHERE input = 'x", "unterminated"),
     ("DELETE FROM rows", "SELECT"),
-    ("select: * | from: experiment('e')", "experiment"),
+    ("select: * | from: prompt_session('e')", "prompt_session"),
     ("select: * | from: project_logs('p') | dimensions: metadata.model", "dimensions"),
     ("select: * | from: project_logs('p') | measures: count(1)", "measures"),
     ("select: * | project_logs('p')", "after |"),
@@ -271,7 +271,7 @@ BAD_QUERIES: list[tuple[object, str]] = [
     ("select: * | from: project_logs('p') | filter: a = 'x", "unterminated"),
     ("select: * | from: project_logs('p') spans | cursor: 'a' 'b'", "cursor"),
     ({"select": [{"op": "star"}]}, "from"),
-    ({"from": source("experiment", "e")}, "experiment"),
+    ({"from": source("prompt_session", "e")}, "prompt_session"),
     ({"from": {"op": "ident", "name": ["project_logs"]}}, "function"),
     ({"from": source("project_logs", "p"), "measures": [{"alias": "n", "expr": {"op": "function"}}]}, "measures"),
     ({"from": source("project_logs", "p", "forest")}, "shape"),

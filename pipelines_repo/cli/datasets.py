@@ -95,6 +95,12 @@ def register(dsub: argparse._SubParsersAction) -> None:
     _register_snapshots(dsub)
     _register_schema(dsub)
 
+    runs = dsub.add_parser("runs", help="experiments that evaluated the dataset (by origin); --row: that row's scores in each")
+    runs.add_argument("name")
+    runs.add_argument("--row", help="a row id: its scores in each experiment")
+    _common(runs)
+    runs.set_defaults(handler=_run, action="runs")
+
     versions = dsub.add_parser("versions", help="every version of a dataset with rows added, updated, deleted")
     versions.add_argument("name")
     _common(versions)
@@ -259,6 +265,11 @@ def _dispatch(client, args: argparse.Namespace) -> Any:
     if action == "versions":
         dataset = copy.require_dataset(client, _target(args, args.name))
         return {"dataset_id": dataset["id"], "versions": versions.list_versions(client, dataset["id"])}
+    if action == "runs":
+        from ..evals.history import dataset_runs
+
+        dataset = copy.require_dataset(client, _target(args, args.name))
+        return {"dataset_id": dataset["id"], "row": args.row, "runs": dataset_runs(client, dataset["id"], row_id=args.row)}
     if action == "diff":
         dataset = copy.require_dataset(client, _target(args, args.name))
         return versions.diff_dataset(client, dataset["id"], args.from_version, args.to_version)

@@ -37,6 +37,8 @@ from . import declarations as decl
 from .errors import PipelineError
 from .node_env import NODE_SUFFIXES
 from .spec import PipelineOptions, PipelineOptionsError, PipelineSpec, options_for, spec_from_definition
+# Eval files: the one import of a room above the engine, so no load ever runs an `Eval(...)`.
+from ..evals.loading import collect_evals, eval_specs
 
 __all__ = [
     "Discovered",
@@ -190,8 +192,9 @@ def _run_file(path: Path, absolute: str, text: str) -> tuple[list[Any], list[Pip
         saved = list(registry)
         registry.clear()
         try:
-            with decl.collecting() as declared:
+            with decl.collecting() as declared, collect_evals() as evals:  # Eval(...) registers, never runs
                 _exec_file(path, absolute, text)
+            declared.extend(_eval_specs(path, absolute, text, evals))
             definitions: list[Any] = []
             seen: set[int] = set()
             for definition in registry:
@@ -203,6 +206,17 @@ def _run_file(path: Path, absolute: str, text: str) -> tuple[list[Any], list[Pip
         finally:
             registry[:] = saved
     return definitions, options, list(declared)
+
+
+def _eval_specs(path: Path, absolute: str, text: str, evals: dict[str, Any]) -> list[Any]:
+    """The file's `Eval(...)` registrations as `evals.spec.EvalSpec`s (options from its `dagster` dict)."""
+    if not evals:
+        return []
+    module = sys.modules.get(module_name_for(absolute))
+    try:
+        return eval_specs(evals, Path(absolute), vars(module) if module else {}, text)
+    except decl.DeclarationError as exc:
+        raise PipelineLoadError(f"{exc.cause}.", path=path, fix=f"{exc.fix}." if exc.fix else None) from None
 
 
 def load_declarations(path: str | os.PathLike[str]) -> LoadedFile:

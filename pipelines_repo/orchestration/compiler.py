@@ -50,6 +50,7 @@ from .automation import build_job, build_late_data_sensor, build_schedule
 from .dataset_exports import build_dataset_export_asset
 from .dataset_files import build_dataset_file_asset, build_file_sensor
 from .exports import build_export_asset, build_export_check, build_export_schedule, export_partitions_def, export_prefix, export_source_key
+from .evals import compile_evals
 from .partitions import partitions_def_for
 from .retention import build_retention, retention_prefix
 from ..retention.spec import RetentionPolicySpec
@@ -393,6 +394,7 @@ def build_definitions(
     policies = [d for d in found.declarations if isinstance(d, RetentionPolicySpec)]
     compiled = compile_pipelines(found.pipelines, load_errors=found.errors, translator=translator, files=files,
                                  exports=exports, policies=policies)
+    compile_evals(found.declarations, compiled, translator or BraintrustTranslator())  # `<eval>/experiment` assets
     if compiled.problems:
         strict = _strict() if strict is None else strict
         lines = "\n".join(f"  - {problem}" for problem in compiled.problems)

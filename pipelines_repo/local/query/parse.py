@@ -32,11 +32,10 @@ from .syntax import parse_expression, parse_tokens, path_parts, single_expressio
 
 __all__ = ["SelectItem", "SortItem", "ParsedQuery", "parse_query", "SHAPES", "SORT_FIELDS", "SOURCES"]
 
-SOURCES = ("project_logs", "dataset")
+SOURCES = ("project_logs", "dataset", "experiment")
 SHAPES = ("spans", "traces", "summary")
 SORT_FIELDS = ("_pagination_key", "_xact_id", "created", "id")
 _OTHER_SOURCES = (
-    "experiment",
     "project_prompts",
     "project_functions",
     "project_dataset",
@@ -45,7 +44,7 @@ _OTHER_SOURCES = (
     "org_functions",
 )
 _EXPR = getattr(exp, "Expr", exp.Expression)  # the node base class (named Expression before sqlglot 26)
-_SERVES = "it serves project_logs('<project id>') and dataset('<dataset id>')"
+_SERVES = "it serves project_logs('<project id>'), dataset('<dataset id>') and experiment('<experiment id>')"
 
 
 @dataclass(frozen=True)

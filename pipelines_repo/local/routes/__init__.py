@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from . import automations, btql, datasets, logs, meta, otel, projects, purge, versions
+from . import automations, btql, datasets, experiments, logs, meta, otel, projects, purge, versions
 
 ROUTES: list[Route] = [
     *meta.ROUTES, *projects.ROUTES, *datasets.ROUTES, *versions.ROUTES, *logs.ROUTES, *btql.ROUTES, *otel.ROUTES,
-    *automations.ROUTES, *purge.ROUTES,
+    *automations.ROUTES, *purge.ROUTES, *experiments.ROUTES,
 ]

@@ -1,7 +1,7 @@
-"""Row routes: `POST /logs3`, and insert, fetch and feedback on `/v1/dataset/{id}` and `/v1/project_logs/{id}`.
+"""Row routes: `POST /logs3`, and insert, fetch and feedback on `/v1/{dataset|project_logs|experiment}/{id}`.
 
-Both object kinds share one endpoint per operation; the route binds `kind` ("dataset" or
-"project_logs") as a path parameter.
+The object kinds share one endpoint per operation; the route binds `kind` ("dataset",
+"project_logs" or "experiment") as a path parameter.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from .common import json_body, object_body, run, store_of, version_param
 
 
 def _routing(kind: str, object_id: str) -> dict[str, Any]:
-    return {"dataset_id": object_id} if kind == "dataset" else {"project_id": object_id, "log_id": "g"}
+    return {f"{kind}_id": object_id} if kind in ("dataset", "experiment") else {"project_id": object_id, "log_id": "g"}
 
 
 async def _require_object(request: Request, kind: str, object_id: str) -> None:
-    """The dataset, or the project whose logs the path names, must exist (else a 404)."""
-    await run(request, store_of(request).get_object, "dataset" if kind == "dataset" else "project", object_id)
+    """The dataset or experiment, or the project whose logs the path names, must exist (else a 404)."""
+    await run(request, store_of(request).get_object, "project" if kind == "project_logs" else kind, object_id)
 
 
 async def _listed(request: Request, what: str, field: str, need: str) -> tuple[str, str, list[Any]]:
@@ -82,9 +82,9 @@ async def fetch(request: Request) -> Response:
     except (TypeError, ValueError) as exc:
         raise BadInput(f"limit must be an integer, got {limit!r}") from exc
     query = ParsedQuery(
-        source="dataset" if kind == "dataset" else "project_logs", object_ref=object_id,
+        source=kind, object_ref=object_id,
         # project_logs fetch counts traces, like Braintrust
-        shape="spans" if kind == "dataset" else "traces", select=None, filter=None, sort=(),
+        shape="traces" if kind == "project_logs" else "spans", select=None, filter=None, sort=(),
         limit=limit, cursor=body.get("cursor") or None,
     )
     page = await run(request, store_of(request).query, query, version=version_param(body.get("version")))
@@ -115,7 +115,7 @@ def _with(endpoint: Callable, params: dict[str, str]) -> Callable:
 
 
 ROUTES = [Route("/logs3", logs3, methods=["POST"])]
-for _kind in ("dataset", "project_logs"):
+for _kind in ("dataset", "project_logs", "experiment"):
     _prefix = f"/v1/{_kind}/{{id}}"
     _defaults = {"kind": _kind}
     ROUTES += [

@@ -15,6 +15,7 @@ from .automations import Automations
 from .db import ORG_ID, ORG_NAME, BadInput, NotFound, StoreError, now_iso, pagination_key
 from .reads import MAX_PAGE, QueryPage, Reads, decode_cursor, encode_cursor
 from .versions import Versions
+from .experiments import Experiments
 
 __all__ = [
     "MAX_PAGE", "ORG_ID", "ORG_NAME", "BadInput", "LocalStore", "NotFound", "QueryPage", "StoreError",
@@ -22,5 +23,5 @@ __all__ = [
 ]
 
 
-class LocalStore(Versions, Reads, Automations):
+class LocalStore(Experiments, Versions, Reads, Automations):
     """Projects, datasets and versioned rows in one SQLite file."""

@@ -59,10 +59,10 @@ class Reads(Objects):
         """The object a query reads, and the routing fields every returned row carries."""
         if query.source == "project_logs":
             kind = "project"
-        elif query.source == "dataset":
-            kind = "dataset"
+        elif query.source in ("dataset", "experiment"):
+            kind = query.source
         else:
-            raise BadInput(f"{query.source}() is not supported by the local data plane: query project_logs() or dataset()")
+            raise BadInput(f"{query.source}() is not supported by the local data plane: query project_logs(), dataset() or experiment()")
         ref = query.object_ref
         row = self._object_row(kind, ref)
         if row is None:
@@ -76,7 +76,7 @@ class Reads(Objects):
         if kind == "project":
             routing = {"org_id": ORG_ID, "project_id": obj["id"], "log_id": "g"}
         else:
-            routing = {"project_id": obj["project_id"], "dataset_id": obj["id"]}
+            routing = {"project_id": obj["project_id"], f"{kind}_id": obj["id"]}
         return row[0], routing
 
     def query(self, query: ParsedQuery, *, version: int | None = None, audit_log: bool = False) -> QueryPage:

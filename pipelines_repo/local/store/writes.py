@@ -62,7 +62,7 @@ def _created(value: Any) -> str | None:
 
 
 class Writes(Objects):
-    """`write_rows`: the one write path for rows of project logs and datasets."""
+    """`write_rows`: the one write path for rows of project logs, experiments and datasets."""
 
     def write_rows(self, rows: list[dict[str, Any]]) -> tuple[int, list[str]]:
         """Apply a batch of rows (logs3 shape: each row names its object) under one `_xact_id`.
@@ -95,15 +95,17 @@ class Writes(Objects):
             key = ("dataset", str(row["dataset_id"]))
         elif row.get("project_id") and row.get("log_id", "g") == "g":
             key = ("project", str(row["project_id"]))
-        elif row.get("experiment_id") or row.get("prompt_session_id"):
-            raise BadInput("experiments and playground logs are not supported by the local data plane: write project logs or datasets")
+        elif row.get("experiment_id"):
+            key = ("experiment", str(row["experiment_id"]))
+        elif row.get("prompt_session_id"):
+            raise BadInput("playground logs are not supported by the local data plane: write project logs, experiments or datasets")
         else:
-            raise BadInput("row names no object: set `dataset_id`, or `project_id` with `log_id: \"g\"`")
+            raise BadInput("row names no object: set `dataset_id`, `experiment_id`, or `project_id` with `log_id: \"g\"`")
         if key not in cache:
             pk = self._find_pk(*key)  # this thread's connection: inside the write transaction
             if pk is None:
                 raise NotFound(f"{key[0]} {key[1]!r} not found: create it first (POST /v1/{key[0]})")
-            cache[key] = (pk, "project_logs" if key[0] == "project" else "dataset")
+            cache[key] = (pk, "project_logs" if key[0] == "project" else key[0])
         return cache[key]
 
     def _apply(self, conn: sqlite3.Connection, routed: list[tuple[int, str, dict[str, Any]]], xact: int, stamp: str) -> list[str]:
