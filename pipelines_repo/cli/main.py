@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..evals import loading as _eval_loading  # noqa: F401 - registers the loader's eval-safe file hook
 from . import automations, datasets, export, first_run, local, pipeline, retention
 
 

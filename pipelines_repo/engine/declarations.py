@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from .errors import PipelineError
 
-__all__ = ["DeclarationError", "collecting", "declaring_file", "register"]
+__all__ = ["DeclarationError", "FileHook", "collecting", "declaring_file", "file_hooks", "register", "register_file_hook"]
 
 _LOCAL = threading.local()
 _OUTSIDE: list[Any] = []
@@ -60,3 +60,22 @@ def declaring_file(depth: int = 2) -> Path | None:
         return None
     name = frame.f_globals.get("__file__")
     return Path(os.path.abspath(name)) if isinstance(name, str) else None
+
+
+# Declarations that register through another library's own registry (the braintrust SDK's lazy
+# `Eval(...)` registry) come in through file hooks, so the loader needs no import of the rooms above
+# the engine that read them. A hook wraps the execution of one file: entering it prepares the
+# registry, the callable it yields turns what the file registered into declarations (given the
+# file's path, its module globals and its text) once the file has run.
+FileHook = Callable[[], "AbstractContextManager[Callable[[Path, dict[str, Any], str], list[Any]]]"]
+_FILE_HOOKS: list[FileHook] = []
+
+
+def register_file_hook(hook: FileHook) -> None:
+    """Add a hook around every pipeline file's execution (idempotent)."""
+    if hook not in _FILE_HOOKS:
+        _FILE_HOOKS.append(hook)
+
+
+def file_hooks() -> list[FileHook]:
+    return list(_FILE_HOOKS)

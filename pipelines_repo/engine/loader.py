@@ -21,6 +21,8 @@ Every failure is a :class:`PipelineLoadError` naming the file, the cause and the
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -37,8 +39,6 @@ from . import declarations as decl
 from .errors import PipelineError
 from .node_env import NODE_SUFFIXES
 from .spec import PipelineOptions, PipelineOptionsError, PipelineSpec, options_for, spec_from_definition
-# Eval files: the one import of a room above the engine, so no load ever runs an `Eval(...)`.
-from ..evals.loading import collect_evals, eval_specs
 
 __all__ = [
     "Discovered",
@@ -192,9 +192,11 @@ def _run_file(path: Path, absolute: str, text: str) -> tuple[list[Any], list[Pip
         saved = list(registry)
         registry.clear()
         try:
-            with decl.collecting() as declared, collect_evals() as evals:  # Eval(...) registers, never runs
+            with decl.collecting() as declared, contextlib.ExitStack() as hooks:
+                # e.g. the evals room's hook: `Eval(...)` registers lazily, never runs at load
+                finishers = [hooks.enter_context(hook()) for hook in decl.file_hooks()]
                 _exec_file(path, absolute, text)
-            declared.extend(_eval_specs(path, absolute, text, evals))
+            declared.extend(_hooked_declarations(path, absolute, text, finishers))
             definitions: list[Any] = []
             seen: set[int] = set()
             for definition in registry:
@@ -208,15 +210,18 @@ def _run_file(path: Path, absolute: str, text: str) -> tuple[list[Any], list[Pip
     return definitions, options, list(declared)
 
 
-def _eval_specs(path: Path, absolute: str, text: str, evals: dict[str, Any]) -> list[Any]:
-    """The file's `Eval(...)` registrations as `evals.spec.EvalSpec`s (options from its `dagster` dict)."""
-    if not evals:
+def _hooked_declarations(path: Path, absolute: str, text: str, finishers: list[Any]) -> list[Any]:
+    """What the file hooks collected (see ``engine.declarations.register_file_hook``)."""
+    if not finishers:
         return []
     module = sys.modules.get(module_name_for(absolute))
+    found: list[Any] = []
     try:
-        return eval_specs(evals, Path(absolute), vars(module) if module else {}, text)
+        for finish in finishers:
+            found.extend(finish(Path(absolute), vars(module) if module else {}, text))
     except decl.DeclarationError as exc:
         raise PipelineLoadError(f"{exc.cause}.", path=path, fix=f"{exc.fix}." if exc.fix else None) from None
+    return found
 
 
 def load_declarations(path: str | os.PathLike[str]) -> LoadedFile:

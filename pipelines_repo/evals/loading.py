@@ -10,11 +10,12 @@ lazy metadata, without calling it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..engine.declarations import register_file_hook
 from .spec import EvalDataset, EvalSpec, parse_options
 
 
@@ -70,3 +71,15 @@ def eval_specs(found: dict[str, Any], path: Path, module_globals: dict[str, Any]
             file_digest=digest, evaluator=evaluator,
         ))
     return specs
+
+
+@contextmanager
+def eval_file_hook() -> Iterator[Callable[[Path, dict[str, Any], str], list[EvalSpec]]]:
+    """The loader's file hook (``engine.declarations.register_file_hook``): a file's ``Eval(...)``
+    calls register lazily while it runs, and become ``EvalSpec``s after."""
+    with collect_evals() as found:
+        yield lambda path, module_globals, text: eval_specs(found, path, module_globals, text)
+
+
+# Importing this module (the CLI and the Dagster compiler do) makes every pipeline-file load eval-safe.
+register_file_hook(eval_file_hook)

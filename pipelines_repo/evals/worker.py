@@ -38,6 +38,7 @@ def _evaluate(request: dict[str, Any]) -> dict[str, Any]:
     import braintrust
 
     from ..engine.loader import load_declarations
+    from . import loading  # noqa: F401 - the eval-safe file hook, so the file registers its Eval(...) lazily
     from .spec import EvalSpec
 
     loaded = load_declarations(request["file"])

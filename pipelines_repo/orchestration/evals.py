@@ -27,6 +27,7 @@ from urllib.parse import quote
 import dagster as dg
 
 from ..engine.push import latest_dataset_version
+from ..evals import loading as _eval_loading  # noqa: F401 - registers the loader's eval-safe file hook
 from ..evals.run import EvalRun, run_eval
 from ..evals.spec import EvalSpec
 from .assets import POOL
