@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..client import BraintrustClient
-from ..engine.btql import btql_pages, dataset_from, ident, in_filter
-from ..engine.hydrate import MAX_IDS_PER_QUERY
+from ..engine.btql import btql_pages, dataset_from, ident
+from ..engine.delta import MAX_LOOKUP_IDS, lookup_rows
 from ..engine.window import combine_filter_parts
 
 __all__ = ["ROW_FIELDS", "iter_rows", "rows_by_id"]
@@ -62,13 +62,10 @@ def rows_by_id(
     version: str | None = None,
     fields: Sequence[str] = ROW_FIELDS,
 ) -> dict[str, dict[str, Any]]:
-    """The stored rows among ``ids`` (absent ids are not in the result)."""
+    """The stored rows among ``ids`` (absent ids are not in the result): the engine's lookup, one
+    query per 1000 ids."""
     found: dict[str, dict[str, Any]] = {}
     ids = list(ids)
-    for start in range(0, len(ids), MAX_IDS_PER_QUERY):
-        chunk = ids[start : start + MAX_IDS_PER_QUERY]
-        # Ids are unique, so a page as large as the chunk holds every match: one request, no cursor.
-        query = {**_query(dataset_id, fields, in_filter("id", chunk)), "limit": len(chunk)}
-        for row in client.btql(query, **_options(version)).get("data") or []:
-            found[row["id"]] = row
+    for start in range(0, len(ids), MAX_LOOKUP_IDS):
+        found.update(lookup_rows(client, dataset_id, ids[start : start + MAX_LOOKUP_IDS], version=version, fields=fields))
     return found

@@ -72,15 +72,17 @@ def lookup_rows(
     *,
     version: str | None = None,
     counter: QueryCounter | None = None,
+    fields: Sequence[str] = LOOKUP_FIELDS,
 ) -> dict[str, dict[str, Any]]:
-    """The stored rows among ``ids`` (<= 1000), at head or as of ``version``: one query."""
+    """The stored rows among ``ids`` (<= 1000), at head or as of ``version``: one query, unsorted
+    (a sort would make the plane walk its time index instead of seeking each id)."""
     if len(ids) > MAX_LOOKUP_IDS:
         raise ValueError(f"at most {MAX_LOOKUP_IDS} ids per lookup")
     if not ids:
         return {}
     # Ids are unique, so a page as large as the id list holds every match: one request, no cursor.
     query = {
-        "select": [{"alias": name, "expr": ident(name)} for name in LOOKUP_FIELDS],
+        "select": [{"alias": name, "expr": ident(name)} for name in fields],
         "from": dataset_from(dataset_id),
         "filter": in_filter("id", list(ids)),
         "limit": len(ids),
