@@ -1,6 +1,7 @@
 """Benchmark: the span-scope support-cases pipeline end to end, beside the official SDK and raw SQLite.
 
     python benchmarks/pipeline_e2e.py [--spans 1000000] [--days 30] [--dir DIR]
+    python benchmarks/pipeline_e2e.py --spans 50000 --remote [--latency-ms 50] [--btql-rate-limit 20] [--bt-budget-s 120]
 
 Demo logs (`generate_demo_logs`, comments included) are seeded into a SQLite file through the
 in-process plane (cached in `--dir`: a `seed.db` with the same spans/days is reused), copied to a
@@ -23,6 +24,15 @@ contender), dataset rows per second (wall time of the process, Python start-up i
 for all three), peak RSS (`ru_maxrss` of the process from `os.wait4`), seconds. After each contender
 the target's row count is read back (`/btql` paging of the dataset's ids; the floor: its table) and
 must equal the number of flagged spans in the window.
+
+`--remote` runs only the remote-like comparison instead: ours against `bt`, a script replaying bt's
+documented request pattern (discovery `/btql` pages of the ref fields, 1000 a page; then in runner
+batches of `os.cpu_count()` a login and one whole-trace `/btql` per span; the transform; the target
+lookups and `/logs3` batches of 1000), each on a freshly started `local serve --latency-ms
+--btql-rate-limit` plane, at 0 ms, at `--latency-ms`, and at `--latency-ms` with `--btql-rate-limit`
+BTQL a minute. Under the limit bt's fetches are stopped after `--bt-budget-s` and its time is
+extrapolated: its measured fetch rate scaled to every candidate, never below what the limit alone
+allows for its BTQL count (both are printed).
 """
 
 from __future__ import annotations
