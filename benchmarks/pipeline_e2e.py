@@ -1,6 +1,7 @@
 """Benchmark: the span-scope support-cases pipeline end to end, beside the official SDK and raw SQLite.
 
     python benchmarks/pipeline_e2e.py [--spans 1000000] [--days 30] [--dir DIR]
+    python benchmarks/pipeline_e2e.py --spans 50000 --remote [--latency-ms 50] [--btql-rate-limit 20] [--bt-budget-s 120]
 
 Demo logs (`generate_demo_logs`, comments included) are seeded into a SQLite file through the
 in-process plane (cached in `--dir`: a `seed.db` with the same spans/days is reused), copied to a
@@ -23,6 +24,15 @@ contender), dataset rows per second (wall time of the process, Python start-up i
 for all three), peak RSS (`ru_maxrss` of the process from `os.wait4`), seconds. After each contender
 the target's row count is read back (`/btql` paging of the dataset's ids; the floor: its table) and
 must equal the number of flagged spans in the window.
+
+`--remote` runs only the remote-like comparison instead: ours against `bt`, a script replaying bt's
+documented request pattern (discovery `/btql` pages of the ref fields, 1000 a page; then in runner
+batches of `os.cpu_count()` a login and one whole-trace `/btql` per span; the transform; the target
+lookups and `/logs3` batches of 1000), each on a freshly started `local serve --latency-ms
+--btql-rate-limit` plane, at 0 ms, at `--latency-ms`, and at `--latency-ms` with `--btql-rate-limit`
+BTQL a minute. Under the limit bt's fetches are stopped after `--bt-budget-s` and its time is
+extrapolated: its measured fetch rate scaled to every candidate, never below what the limit alone
+allows for its BTQL count (both are printed).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -94,6 +105,117 @@ while True:
 dataset.flush()
 print(json.dumps({"rows": rows, "dataset_id": dataset.id}))
 '''
+
+
+# The bt contender: bt's documented request pattern (docs/BT_COMPAT.md §2, §3, §4, limitation 3),
+# replayed with httpx, run as `python -c`. Left out, in bt's favour: bt's runner process per batch
+# (start-up, re-import), and bt's discovery failing on 429 (it retries only 5xx/413): here every
+# 429 is waited out for its Retry-After.
+BT_SCRIPT = r"""
+import importlib.util, json, os, sys, time
+from datetime import datetime, timezone
+import httpx
+
+pipeline_path, transform_name, project, dataset_name, start, end, source_filter, budget = sys.argv[1:9]
+budget = float(budget)
+spec = importlib.util.spec_from_file_location("pipeline_under_test", pipeline_path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+transform = getattr(module, transform_name)
+
+http = httpx.Client(base_url=os.environ["BRAINTRUST_APP_URL"], timeout=600,
+                    headers={"Authorization": "Bearer " + os.environ["BRAINTRUST_API_KEY"]})
+phase = "discovery"
+sent = {"discovery": 0, "fetch": 0, "write": 0}
+refused = 0
+
+def call(method, path, **kw):
+    global refused
+    while True:
+        sent[phase] += 1
+        r = http.request(method, path, **kw)
+        if r.status_code == 429:
+            refused += 1
+            time.sleep(float(r.headers.get("retry-after") or 1))
+            continue
+        r.raise_for_status()
+        return r
+
+def source(kind, object_id):
+    return {"op": "function", "name": {"op": "ident", "name": [kind]},
+            "args": [{"op": "literal", "value": object_id}], "shape": "spans"}
+
+t0 = time.perf_counter()
+call("POST", "/api/apikey/login")
+project_id = call("GET", "/v1/project", params={"project_name": project}).json()["objects"][0]["id"]
+# Discovery: the ref fields only, 1000 a page, newest first; window AND source filter.
+fields = ["root_span_id", "id", "created", "_xact_id"]
+query = {"select": [{"alias": f, "expr": {"op": "ident", "name": [f]}} for f in fields],
+         "from": source("project_logs", project_id),
+         "sort": [{"expr": {"op": "ident", "name": ["_pagination_key"]}, "dir": "desc"}],
+         "filter": {"op": "and", "children": [{"btql": f"created >= '{start}' AND created < '{end}'"},
+                                              {"btql": source_filter}]}}
+refs, seen, cursor, pages = [], set(), None, 0
+while True:
+    page = call("POST", "/btql", json={"query": {**query, "limit": 1000, "cursor": cursor}, "fmt": "json",
+                                        "query_source": "bt_sync_discovery"}).json()
+    pages += 1
+    for row in page["data"]:
+        key = (row.get("root_span_id"), row.get("id"))
+        if key[0] and key[1] and key not in seen:
+            seen.add(key)
+            refs.append(row)
+    cursor = page.get("cursor")
+    if not cursor or not page["data"]:
+        break
+t_discovery = time.perf_counter()
+
+# Transform: runner batches of the CPU count; each runner logs in, then per span ref one whole-trace
+# fetch (the SDK's ObjectFetcher, paging until no cursor), synchronous inside its event loop.
+phase = "fetch"
+batch_size = os.cpu_count() or 16
+rows, fetched = [], 0
+for i in range(0, len(refs), batch_size):
+    if budget and time.perf_counter() - t0 > budget:
+        break
+    call("POST", "/api/apikey/login")
+    for ref in refs[i:i + batch_size]:
+        root = {"op": "eq", "left": {"op": "ident", "name": ["root_span_id"]},
+                "right": {"op": "literal", "value": ref["root_span_id"]}}
+        spans, cursor = [], None
+        while True:
+            page = call("POST", "/btql", json={
+                "query": {"select": [{"op": "star"}], "from": source("project_logs", project_id),
+                          "filter": {"op": "and", "children": [root]}, "limit": 1000, "cursor": cursor},
+                "use_columnstore": False, "brainstore_realtime": True,
+                "query_source": "py_sdk_object_fetcher_project_logs"}).json()
+            spans.extend(page["data"])
+            cursor = page.get("cursor")
+            if not cursor:
+                break
+        span = next(s for s in spans if s.get("id") == ref["id"] or s.get("span_id") == ref["id"])
+        row = transform(input=span.get("input"), output=span.get("output"), metadata=span.get("metadata") or {})
+        origin = {"_xact_id": ref["_xact_id"], "created": ref["created"], "id": ref["id"],
+                  "object_id": project_id, "object_type": "project_logs"}
+        rows.append({"id": ref["id"], **row, "origin": origin})
+        fetched += 1
+t_fetch = time.perf_counter()
+
+# run's upload: target project and dataset, then sequential /logs3 batches of 1000 rows.
+phase = "write"
+target = call("GET", "/v1/project", params={"project_name": project}).json()["objects"][0]["id"]
+found = [d for d in call("GET", "/v1/dataset", params={"project_id": target}).json()["objects"] if d["name"] == dataset_name]
+dataset_id = found[0]["id"] if found else call("POST", "/v1/dataset", json={"name": dataset_name, "project_id": target}).json()["id"]
+call("GET", "/version")
+now = datetime.now(timezone.utc).isoformat()
+for i in range(0, len(rows), 1000):
+    batch = [{**r, "dataset_id": dataset_id, "created": now} for r in rows[i:i + 1000]]
+    call("POST", "/logs3", json={"rows": batch, "api_version": 2})
+t_write = time.perf_counter()
+print(json.dumps({"candidates": len(refs), "fetched": fetched, "rows": len(rows), "pages": pages,
+                  "dataset_id": dataset_id, "sent": sent, "refused": refused,
+                  "seconds": {"discovery": t_discovery - t0, "fetch": t_fetch - t_discovery, "write": t_write - t_fetch}}))
+"""
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -211,16 +333,25 @@ def floor_only(args: argparse.Namespace) -> None:
 class Plane:
     """The served plane, its request counters, and read-back of a dataset's rows."""
 
-    def __init__(self, db: Path):
+    def __init__(self, db: Path, extra_args: list[str] | None = None):
         import httpx
 
         sys.path.insert(0, str(REPO / "tests"))
         from conftest import start_plane  # the same helper the tests use
 
-        self.served = start_plane(db)
+        self.served = start_plane(db, extra_args=extra_args)
         self.url, self.key = self.served.url, self.served.api_key
         self.http = self.served.client()
         self.http.timeout = httpx.Timeout(600)
+
+    def btql(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One /btql page; a remote-like plane's 429 is waited out (Retry-After)."""
+        while True:
+            response = self.http.post("/btql", json=body)
+            if response.status_code != 429:
+                response.raise_for_status()
+                return response.json()
+            time.sleep(float(response.headers.get("retry-after") or 1))
 
     def requests(self) -> dict[str, int]:
         response = self.http.get("/local/stats")
@@ -239,9 +370,7 @@ class Plane:
         rows = pages = 0
         cursor = None
         while True:
-            response = self.http.post("/btql", json={"query": {**query, "limit": 1000, "cursor": cursor}, "fmt": "json"})
-            response.raise_for_status()
-            page = response.json()
+            page = self.btql({"query": {**query, "limit": 1000, "cursor": cursor}, "fmt": "json"})
             rows, pages, cursor = rows + len(page["data"]), pages + 1, page.get("cursor")
             if not cursor or not page["data"]:
                 return rows, pages, time.perf_counter() - t0
@@ -253,9 +382,7 @@ class Plane:
         ids: set[str] = set()
         cursor = None
         while True:
-            response = self.http.post("/btql", json={"query": {**query, "limit": 1000, "cursor": cursor}, "fmt": "json"})
-            response.raise_for_status()
-            page = response.json()
+            page = self.btql({"query": {**query, "limit": 1000, "cursor": cursor}, "fmt": "json"})
             ids.update(row["id"] for row in page["data"])
             cursor = page.get("cursor")
             if not cursor or not page["data"]:
@@ -280,6 +407,112 @@ def measure(launcher: Launcher, plane: Plane, cmd: list[str], env: dict[str, str
     return result
 
 
+# -- the remote-like comparison -----------------------------------------------------------------
+
+
+GOAL_REMOTE_SPEEDUP = 50.0  # ours vs bt's request pattern at 50 ms a response
+
+
+@dataclass
+class Window:
+    """The seeded window every contender runs over."""
+
+    workdir: Path
+    info: dict[str, Any]
+    project_id: str
+    plane_db: Path
+    lo: str
+    hi: str
+    spans: int
+    flagged: int
+
+
+def bt_pattern(launcher: Launcher, plane: Plane, w: Window, env: dict[str, str], dataset: str,
+               budget: float, limit: int | None) -> dict[str, Any]:
+    """bt's request pattern against `plane`. Cut short by `budget`, its time and requests are
+    extrapolated to every candidate from the measured fetch rate, and never below what the rate
+    limit alone allows (`limit` BTQL a minute): `extrapolated` says so."""
+    cmd = [sys.executable, "-c", BT_SCRIPT, str(PIPELINE), TRANSFORM, PROJECT, dataset, w.lo, w.hi,
+           "metadata.flagged = true", str(budget)]
+    result = measure(launcher, plane, cmd, env, w.workdir)
+    out = json.loads(result["stdout"].strip().splitlines()[-1])
+    result.update(out=out, refused=out["refused"], extrapolated=out["fetched"] < out["candidates"])
+    assert out["candidates"] == w.flagged, ("bt candidates", out["candidates"], w.flagged)
+    rows = len(plane.dataset_ids(out["dataset_id"]))
+    assert rows == out["fetched"], ("bt rows", rows, out["fetched"])
+    if result["extrapolated"]:
+        assert out["fetched"] > 0, "bt fetched no trace within --bt-budget-s: raise it"
+        scale = out["candidates"] / out["fetched"]
+        fetch_served = result["routes"].get("POST /btql", 0) - out["pages"]  # trace fetches the plane answered
+        batches = -(-out["candidates"] // 1000) - -(-out["fetched"] // 1000)  # more /logs3 batches
+        result["measured_seconds"] = result["seconds"]
+        extra_btql = fetch_served * (scale - 1)
+        result["requests"] = round(result["requests"] + extra_btql + batches
+                                   + (result["routes"].get("POST /api/apikey/login", 0) - 1) * (scale - 1))
+        linear = result["seconds"] + out["seconds"]["fetch"] * (scale - 1)
+        total_btql = out["pages"] + fetch_served * scale
+        floor = (total_btql - limit) * 60 / limit if limit else 0.0  # R free at once, then R a minute
+        result["seconds"] = max(linear, floor)
+        result["note"] = (f"bt extrapolated: {out['fetched']:,} of {out['candidates']:,} spans fetched in "
+                          f"{result['measured_seconds']:.0f} s (--bt-budget-s {budget:g}), scaled x{scale:.1f} by its "
+                          f"measured fetch rate: {linear:,.0f} s; the {limit}/min limit alone needs {floor:,.0f} s "
+                          f"for its {total_btql:,.0f} BTQL requests; the larger is shown")
+    return result
+
+
+def remote_comparison(args: argparse.Namespace, launcher: Launcher, w: Window, env: dict[str, str], bt: str) -> None:
+    """Ours vs bt's request pattern on remote-like planes, each contender on a freshly started
+    plane (its own empty rate window): 0 ms, `--latency-ms`, and that with `--btql-rate-limit`."""
+    settings = [("0 ms", 0.0, None), (f"{args.latency_ms:g} ms", args.latency_ms, None),
+                (f"{args.latency_ms:g} ms + {args.btql_rate_limit} BTQL/min", args.latency_ms, args.btql_rate_limit)]
+    table: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for n, (label, latency, limit) in enumerate(settings):
+        extra = ["--latency-ms", f"{latency:g}"] + (["--btql-rate-limit", str(limit)] if limit else [])
+        runs: dict[str, dict[str, Any]] = {}
+        for name in ("ours", "bt"):
+            print(f"{name} at {label} ...", file=sys.stderr, flush=True)
+            plane = Plane(w.plane_db, extra)
+            run_env = {**env, "BRAINTRUST_API_KEY": plane.key, "BRAINTRUST_APP_URL": plane.url}
+            dataset = f"Support cases (remote {n} {name})"
+            try:
+                if name == "ours":
+                    cmd = [bt, "datasets", "pipeline", "run", str(args.pipeline), "--start", w.lo, "--end", w.hi,
+                           "--no-limit", "--json", "-q", "--target-dataset", dataset]
+                    result = measure(launcher, plane, cmd, run_env, w.workdir)
+                    summary = json.loads(result["stdout"])
+                    rows = len(plane.dataset_ids(summary["dataset_id"]))
+                    assert summary["rows"] == rows == w.flagged, ("ours", summary["rows"], rows, w.flagged)
+                    result["refused"] = max(0, summary["requests"] - result["requests"])  # its sends the plane never saw
+                else:
+                    result = bt_pattern(launcher, plane, w, run_env, dataset, args.bt_budget_s if limit else 0.0, limit)
+            finally:
+                plane.close()
+            runs[name] = result
+        table.append((label, runs["ours"], runs["bt"]))
+
+    print("remote-like comparison: support-cases (span scope), ours vs bt's request pattern")
+    print(f"{w.info['spans']:,} spans seeded ({os.cpu_count()} CPUs: bt's runner batch); window {w.lo} .. {w.hi}: "
+          f"{w.spans:,} spans, {w.flagged:,} flagged")
+    print(f"{'setting':<26}{'ours s':>9}{'bt s':>10}{'ratio':>9}{'ours req':>10}{'bt req':>10}{'429s ours/bt':>14}")
+    for label, o, b in table:
+        mark = "*" if b.get("extrapolated") else ""
+        print(f"{label:<26}{o['seconds']:>9.1f}{b['seconds']:>9.1f}{mark:1}{b['seconds'] / o['seconds']:>8.1f}x"
+              f"{o['requests']:>10,}{b['requests']:>9,}{mark:1}{o['refused']:>7}/{b['refused']:<6}")
+    print("(seconds: process wall time, start-up included; req: requests the plane served (429s not included);"
+          " bt: discovery pages of refs, one whole-trace /btql per span in runner batches, /logs3 batches of 1000;"
+          " bt's runner processes are not started, in its favour)")
+    for _, _, b in table:
+        if b.get("note"):
+            print(f"* {b['note']}")
+    for label, o, b in table:
+        print(f"requests by route at {label}: ours {', '.join(f'{k} {v}' for k, v in o['routes'].items())}; "
+              f"bt {', '.join(f'{k} {v}' for k, v in b['routes'].items())}")
+    speedup = table[1][2]["seconds"] / table[1][1]["seconds"]
+    met = speedup >= GOAL_REMOTE_SPEEDUP
+    print(f"{'goal':<46}{'measured':>24}  met")
+    print(f"{f'ours vs bt at {args.latency_ms:g} ms >= {GOAL_REMOTE_SPEEDUP:g}x':<46}{f'{speedup:.1f}x':>24}  {'yes' if met else 'NO'}")
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -288,6 +521,14 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--dir", type=Path, help="working directory; keeps seed.db for reruns (default: a temporary one)")
+    parser.add_argument("--remote", action="store_true",
+                        help="only the remote-like comparison: ours vs bt's request pattern at 0 ms, at --latency-ms, "
+                             "and at --latency-ms with --btql-rate-limit")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="remote-like latency (default 50)")
+    parser.add_argument("--btql-rate-limit", type=int, default=20, help="remote-like BTQL requests a minute (default 20)")
+    parser.add_argument("--bt-budget-s", type=float, default=120.0,
+                        help="under the rate limit, stop bt's trace fetches after this many seconds and extrapolate "
+                             "(default 120; 0 = run to the end)")
     parser.add_argument("--pipeline", type=Path, default=PIPELINE, help=argparse.SUPPRESS)
     parser.add_argument("--floor-only", action="store_true", help=argparse.SUPPRESS)  # the floor's subprocess
     for name in ("--db", "--project-id", "--start", "--end", "--out"):
@@ -334,6 +575,12 @@ def run(args: argparse.Namespace, launcher: Launcher) -> None:
 
     bt = str(Path(sys.executable).parent / "bt-dagster")
     env = {k: v for k, v in os.environ.items() if k not in ("BRAINTRUST_API_URL", "BRAINTRUST_ORG_NAME", "BT_LOCAL_DB")}
+    if args.remote:
+        try:
+            remote_comparison(args, launcher, Window(workdir, info, project_id, plane_db, lo, hi, spans, flagged), env, bt)
+        finally:
+            cleanup(args, workdir)
+        return
     plane = Plane(plane_db)
     env.update(BRAINTRUST_API_KEY=plane.key, BRAINTRUST_APP_URL=plane.url)
     results: dict[str, dict[str, Any]] = {}
@@ -420,6 +667,10 @@ def run(args: argparse.Namespace, launcher: Launcher) -> None:
         print(f"{label:<46}{measured:>24}  {'yes' if met else 'NO'}")
     print(f"(peak RSS, whole window minus half window: {per_row:+,.0f} bytes per extra dataset row)")
 
+    cleanup(args, workdir)
+
+
+def cleanup(args: argparse.Namespace, workdir: Path) -> None:
     for path in [*workdir.glob("plane.db*"), *workdir.glob("floor.db*")]:
         path.unlink()
     if not args.dir:

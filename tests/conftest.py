@@ -39,11 +39,13 @@ class ServedPlane:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=60)
 
 
-def start_plane(db: Path, *, api_key: str = "test-key", faults: str | None = None, env: dict | None = None) -> ServedPlane:
+def start_plane(db: Path, *, api_key: str = "test-key", faults: str | None = None, env: dict | None = None,
+                extra_args: list[str] | None = None) -> ServedPlane:
     port = free_port()
     cmd = [sys.executable, "-m", "pipelines_repo.cli.main", "local", "serve", "--port", str(port), "--db", str(db), "--api-key", api_key]
     if faults:
         cmd += ["--faults", faults]
+    cmd += extra_args or []
     process = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30

@@ -22,6 +22,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--db", type=Path, help="SQLite file (default $BT_LOCAL_DB or $DAGSTER_HOME/braintrust-local.db)")
     serve.add_argument("--api-key", help="Bearer key clients must send (default $BT_LOCAL_API_KEY, else generated)")
     serve.add_argument("--faults", help="inject faults for resilience tests, e.g. 429=0.1,500=0.05,slow=0.1")
+    serve.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
+                       help="remote-like: delay every response (but /local/*) by N ms (default 0: none)")
+    serve.add_argument("--btql-rate-limit", type=int, metavar="R",
+                       help="remote-like: above R POST /btql a minute answer 429 with Retry-After "
+                            "(Braintrust's lower plans allow about 20)")
+    serve.add_argument("--btql-rate-window-s", type=float, default=60.0, help=argparse.SUPPRESS)  # tests
     serve.set_defaults(handler=_serve)
 
     seed = sub.add_parser("seed", help="write deterministic demo logs into a project")
@@ -39,12 +45,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from ..local.faults import Faults
+    from ..local.remote_like import RemoteLike
     from ..local.server import serve
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {args.host}, which is reachable beyond this machine", file=sys.stderr)
     faults = Faults.parse(args.faults) if args.faults else None
-    serve(args.db or local_db_path(), host=args.host, port=args.port, api_key=args.api_key, faults=faults)
+    try:
+        remote = RemoteLike(args.latency_ms, args.btql_rate_limit, args.btql_rate_window_s)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    serve(args.db or local_db_path(), host=args.host, port=args.port, api_key=args.api_key, faults=faults,
+          remote_like=remote)
     return 0
 
 

@@ -6,11 +6,13 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from .app import create_app
 from .faults import Faults
+from .remote_like import RemoteLike, RemoteLikeMiddleware
 from .store import LocalStore
 
 API_KEY_ENV = "BT_LOCAL_API_KEY"
@@ -34,11 +36,14 @@ def serve(
     port: int = 8765,
     api_key: str | None = None,
     faults: Faults | None = None,
+    remote_like: RemoteLike | None = None,
     log_level: str = "warning",
 ) -> None:
     """Run the plane until interrupted. Binds loopback unless `host` says otherwise."""
     key, generated = resolve_api_key(api_key)
-    app = create_app(LocalStore(db_path), api_key=key, faults=faults)
+    app: Any = create_app(LocalStore(db_path), api_key=key, faults=faults)
+    if remote_like is not None and remote_like.active:
+        app = RemoteLikeMiddleware(app, remote_like)  # outermost, as the network is
     print(f"Braintrust local data plane on http://{host}:{port} (database {db_path})", file=sys.stderr)
     if generated:
         print(f"API key (generated; pass --api-key or set {API_KEY_ENV} to choose one): {key}", file=sys.stderr)
@@ -47,4 +52,8 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
+    if remote_like is not None and remote_like.active:
+        limit = (f", at most {remote_like.btql_rate_limit} POST /btql in {remote_like.btql_window_s:g} s"
+                 if remote_like.btql_rate_limit is not None else "")
+        print(f"Remote-like: +{remote_like.latency_ms:g} ms a response (not /local/*){limit}", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
