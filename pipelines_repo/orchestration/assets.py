@@ -205,7 +205,7 @@ def build_pipeline_assets(
         wins = windows(context)
         plane = braintrust.plane_description()
         context.log.info(f"{spec.name}: one discovery sweep over {_range_label(list(wins))} on the {plane}")
-        sweep = pull_partitions_staged(braintrust.get_client(), spec, wins, run_id=context.run_id)
+        sweep = pull_partitions_staged(braintrust.get_client(), spec, wins, run_id=context.run.run_id)
         for key, part in sweep.partitions.items():
             context.add_asset_metadata(
                 {
@@ -242,7 +242,7 @@ def build_pipeline_assets(
         parts, stages = [], []
         totals = {"candidates": 0, "rows": 0, "skipped": 0, "requests": 0}
         for key, window in wins.items():
-            stage = run_stage(spec, key, window, context.run_id, "pull")
+            stage = run_stage(spec, key, window, context.run.run_id, "pull")
             stages.append(stage)
             result = transform_partition(client, spec, stage)
             stats = result.summary()
@@ -272,7 +272,7 @@ def build_pipeline_assets(
         wins = windows(context)
         plane = braintrust.plane_description()
         client = braintrust.get_client()
-        stages = [run_stage(spec, key, window, context.run_id, "transform") for key, window in wins.items()]
+        stages = [run_stage(spec, key, window, context.run.run_id, "transform") for key, window in wins.items()]
         default_org = manifest_source_org(stages[0].transform_manifest())
         target = resolve_target(client, spec.target, default_org=default_org)
         context.log.info(
