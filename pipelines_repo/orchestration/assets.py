@@ -6,9 +6,10 @@ Every stage:
   so a backfill over N windows is ONE run; it reads ``context.partition_keys`` (one key, or the
   whole range) and never ``context.partition_key``;
 - runs in the ``braintrust_api`` concurrency pool (caps concurrent API-bound steps);
-- writes its per-partition files in bt-sync layout under ``$DAGSTER_HOME/bt-sync`` and returns a
-  ``MaterializeResult`` without a value (no IO manager, nothing pickled); the next stage reads
-  the upstream partition files;
+- writes its per-partition files in bt-sync layout under ``$DAGSTER_HOME/bt-sync``, in the run's
+  own directory per partition (``staging.run_stage``: concurrent runs of one partition never share
+  files), and returns a ``MaterializeResult`` without a value (no IO manager, nothing pickled);
+  the next stage reads the upstream partition files;
 - attaches per-partition metadata with ``context.add_asset_metadata(..., partition_key=k)``,
   so each window of a range run gets its own counts; run-wide values (sweep pages, API
   requests, plane) go on the ``MaterializeResult`` and are copied to every partition.
@@ -20,6 +21,7 @@ Every stage:
 import json
 import os
 import shlex
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,9 +37,12 @@ from .checks import build_check_results, build_check_specs, build_schema_result,
 from .partitions import windows_for_keys
 from .resource import BraintrustResource
 from .staging import (
-    partition_dir,
+    PartitionStage,
+    prune_runs,
     pull_partitions_staged,
     push_partitions,
+    run_ids_beside,
+    run_stage,
     screen_partitions,
     transform_partition,
 )
@@ -144,6 +149,30 @@ def _schema_check(context: dg.AssetExecutionContext, client: Any, spec: Pipeline
     return build_schema_result([(stage.key, s) for stage, s in zip(stages, screens)] if screens is not None else None, spec)
 
 
+_FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+# A run directory whose run the instance does not know (wiped, another instance) goes after this long.
+_ORPHAN_SECONDS = 24 * 3600
+
+
+def _prune_finished_runs(context: dg.AssetExecutionContext, stages: list[PartitionStage]) -> None:
+    """Remove the staging of other runs of these partitions once they have finished (this run's
+    directory stays: the newest complete one, which a later run adopts)."""
+    ids = run_ids_beside(stages)
+    if not ids:
+        return
+    records = context.instance.get_run_records(filters=dg.RunsFilter(run_ids=sorted(ids)))
+    known = {r.dagster_run.run_id: r.dagster_run.status for r in records}
+    now = time.time()
+    dirs = {d.name: d for stage in stages for d in stage.dir.parent.iterdir() if d.name in ids}
+    finished = {
+        run_id for run_id in ids
+        if known.get(run_id) in _FINISHED or (run_id not in known and now - dirs[run_id].stat().st_mtime > _ORPHAN_SECONDS)
+    }
+    removed = prune_runs(stages, finished)
+    if removed:
+        context.log.debug(f"removed {removed} finished run staging directorie(s)")
+
+
 def build_pipeline_assets(
     spec: PipelineSpec,
     translator: BraintrustTranslator,
@@ -176,7 +205,7 @@ def build_pipeline_assets(
         wins = windows(context)
         plane = braintrust.plane_description()
         context.log.info(f"{spec.name}: one discovery sweep over {_range_label(list(wins))} on the {plane}")
-        sweep = pull_partitions_staged(braintrust.get_client(), spec, wins)
+        sweep = pull_partitions_staged(braintrust.get_client(), spec, wins, run_id=context.run.run_id)
         for key, part in sweep.partitions.items():
             context.add_asset_metadata(
                 {
@@ -213,7 +242,7 @@ def build_pipeline_assets(
         parts, stages = [], []
         totals = {"candidates": 0, "rows": 0, "skipped": 0, "requests": 0}
         for key, window in wins.items():
-            stage = partition_dir(spec, key, window)
+            stage = run_stage(spec, key, window, context.run.run_id, "pull")
             stages.append(stage)
             result = transform_partition(client, spec, stage)
             stats = result.summary()
@@ -243,7 +272,7 @@ def build_pipeline_assets(
         wins = windows(context)
         plane = braintrust.plane_description()
         client = braintrust.get_client()
-        stages = [partition_dir(spec, key, window) for key, window in wins.items()]
+        stages = [run_stage(spec, key, window, context.run.run_id, "transform") for key, window in wins.items()]
         default_org = manifest_source_org(stages[0].transform_manifest())
         target = resolve_target(client, spec.target, default_org=default_org)
         context.log.info(
@@ -263,6 +292,7 @@ def build_pipeline_assets(
                 },
                 partition_key=stage.key,
             )
+        _prune_finished_runs(context, stages)
         version, url = pushed.version, client.dataset_url(target.project_name, target.dataset_name)
         context.log.info(
             f"{spec.name}: pushed {pushed.rows_pushed} row(s) in {pushed.batches} batch(es); dataset version {version}"

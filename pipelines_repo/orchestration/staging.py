@@ -3,11 +3,22 @@
 This module has no Dagster code: it is an engine concern (bt-sync files per partition window),
 kept in this room because only the Dagster assets use it and its root is ``$DAGSTER_HOME``.
 
-Each pipeline partition has one directory, computed offline from the pipeline and the window::
+Each pipeline partition has one directory, computed offline from the pipeline and the window,
+and each Dagster run stages it in its own subdirectory::
 
     $DAGSTER_HOME/bt-sync/dataset_pipeline_<pipeline name>/<sha256(partition pull spec)[:12]>/
-        pull.spec.json  pulled.jsonl  pulled.spans.jsonl  pull.manifest.json
-        transform.spec.json  transformed.jsonl  transform.manifest.json  errors.jsonl
+        runs/<run id>/
+            pull.spec.json  pulled.jsonl  pulled.spans.jsonl  pull.manifest.json
+            transform.spec.json  transformed.jsonl  transform.manifest.json  errors.jsonl
+
+Per run, because two runs of the same partition may overlap (a backfill and the late-data
+sensor's re-run, two launches from the UI): sharing one directory, one run's transform would
+read the other's pull while it is half written. A run's files are written by that run only, so
+once a stage has completed they never change, and another run may read them: a run that does
+not materialize the upstream stage itself (e.g. only ``transformed_rows`` is selected) adopts
+the newest completed upstream files of the partition (:func:`run_stage`, hard links). Finished
+runs' directories are pruned after a push (:func:`prune_runs`), keeping the newest. Without a
+run id (the CLI's commands over these files) the partition directory itself is used.
 
 The partition pull spec is bt's pull spec (``engine.artifacts.build_pull_spec``) with the
 pipeline file, the *declared* source, no limit, the page size, and ``pull.partition`` /
@@ -35,9 +46,10 @@ Stages:
 from __future__ import annotations
 
 import os
+import shutil
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,9 +61,10 @@ from ..engine.artifacts import (
     build_pull_spec,
     pull_artifact,
     read_stage_manifest,
+    sanitize_segment,
 )
 from ..engine.errors import PipelineError
-from ..engine.jsonl import canonical_json, sha256_file
+from ..engine.jsonl import canonical_json, read_json, sha256_file, write_json_atomic
 from ..engine.pull import PullStats, ResolvedSource, resolve_source
 from ..datasets.schema import target_row_check
 from ..engine.policy import PushPolicy
@@ -70,8 +83,11 @@ __all__ = [
     "SweepResult",
     "partition_dir",
     "partition_pull_spec",
+    "prune_runs",
     "pull_partitions_staged",
     "push_partitions",
+    "run_ids_beside",
+    "run_stage",
     "screen_partitions",
     "staging_root",
     "transform_partition",
@@ -79,6 +95,10 @@ __all__ = [
 
 PULLED_FILE = "pulled.jsonl"
 TRANSFORMED_FILE = "transformed.jsonl"
+RUNS_DIR = "runs"
+# What each stage leaves in a run's directory: adopting a stage's output means linking these.
+_PULL_FILES = ("pull.spec.json", PULLED_FILE, "pulled.spans.jsonl", "pull.manifest.json")
+_TRANSFORM_FILES = ("transform.spec.json", TRANSFORMED_FILE, "transform.manifest.json", ERRORS_FILE)
 
 
 class MissingStageOutputError(PipelineError, FileNotFoundError):
@@ -139,10 +159,89 @@ class PartitionStage:
         return read_stage_manifest(self.transformed, "transform")
 
 
-def partition_dir(spec: PipelineSpec, key: str, window: TimeWindow, root: str | os.PathLike[str] | None = None) -> PartitionStage:
+def partition_dir(
+    spec: PipelineSpec,
+    key: str,
+    window: TimeWindow,
+    root: str | os.PathLike[str] | None = None,
+    *,
+    run_id: str | None = None,
+) -> PartitionStage:
+    """The partition's staging directory: ``runs/<run_id>/`` of it for a run (see the module doc)."""
     root = Path(root) if root is not None else staging_root()
-    artifact = pull_artifact(root, spec.name, partition_pull_spec(spec, key, window))
-    return PartitionStage(key, window, artifact.spec_dir)
+    base = pull_artifact(root, spec.name, partition_pull_spec(spec, key, window)).spec_dir
+    return PartitionStage(key, window, base / RUNS_DIR / sanitize_segment(run_id) if run_id else base)
+
+
+def _completed_at(directory: Path, manifest: str) -> float | None:
+    path = directory / manifest
+    try:
+        data = read_json(path)
+        return path.stat().st_mtime if data.get("status") == "completed" else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _link(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:  # another filesystem, or no hard links: a copy is as good (the source is final)
+        shutil.copy2(source, dest)
+
+
+def run_stage(spec: PipelineSpec, key: str, window: TimeWindow, run_id: str, upstream: str, *, root: str | os.PathLike[str] | None = None) -> PartitionStage:
+    """This run's directory of a partition, holding a completed ``upstream`` stage (``"pull"`` or
+    ``"transform"``): its own when this run produced it, else the newest completed one another run
+    left (linked in, so this run's reads and writes stay in its own directory). When no run has
+    completed it, the directory is returned as is and the caller reports what is missing."""
+    stage = partition_dir(spec, key, window, root, run_id=run_id)
+    manifest = f"{upstream}.manifest.json"
+    if _completed_at(stage.dir, manifest) is not None:
+        return stage
+    runs = stage.dir.parent
+    done = [(t, d) for d in (runs.iterdir() if runs.is_dir() else ()) if d != stage.dir and (t := _completed_at(d, manifest))]
+    if not done:
+        return stage
+    source = max(done)[1]
+    names = _PULL_FILES if upstream == "pull" else (*_PULL_FILES, *_TRANSFORM_FILES)
+    stage.dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (source / name).is_file() and not (stage.dir / name).exists():
+            _link(source / name, stage.dir / name)
+    # The pull manifest names its payload sidecar by path: point it at this run's link.
+    pulled = stage.dir / "pull.manifest.json"
+    if pulled.is_file():
+        data = read_json(pulled)
+        if data.get("payloadsPath"):
+            pulled.unlink()  # a link shares the source's inode: replace it, never write through it
+            write_json_atomic(pulled, {**data, "payloadsPath": os.fspath(stage.payloads)})
+    return stage
+
+
+def prune_runs(stages: Sequence[PartitionStage], finished: Collection[str]) -> int:
+    """Remove the run directories beside ``stages`` (this run's, which stays) of the ``finished``
+    runs; returns how many were removed. Called after this run's push, so its directory is the
+    newest complete one that later runs adopt from."""
+    removed = 0
+    for stage in stages:
+        runs = stage.dir.parent
+        if runs.name != RUNS_DIR or not runs.is_dir():
+            continue
+        for directory in runs.iterdir():
+            if directory != stage.dir and directory.name in finished:
+                shutil.rmtree(directory, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def run_ids_beside(stages: Sequence[PartitionStage]) -> set[str]:
+    """The run ids that have a directory beside ``stages`` (to ask which are still going)."""
+    ids: set[str] = set()
+    for stage in stages:
+        runs = stage.dir.parent
+        if runs.name == RUNS_DIR and runs.is_dir():
+            ids.update(d.name for d in runs.iterdir() if d != stage.dir)
+    return ids
 
 
 # -- pull: one sweep, many partitions ---------------------------------------------------------
@@ -159,6 +258,7 @@ class _Writers:
 
     def start(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # never truncate through a hard link another run's files share
         path.write_text("", encoding="utf-8")
         self._started.add(path)
 
@@ -205,16 +305,19 @@ def pull_partitions_staged(
     windows: Mapping[str, TimeWindow],
     *,
     root: str | os.PathLike[str] | None = None,
+    run_id: str | None = None,
 ) -> SweepResult:
-    """Pull every partition in ``windows`` with one discovery sweep (see the module doc)."""
+    """Pull every partition in ``windows`` with one discovery sweep (see the module doc) into
+    this run's directories (``run_id``), or the partition directories themselves."""
     if not windows:
         raise ValueError("no partitions to pull")
     resolved = resolve_source(client, spec.source)
     root_dir = Path(root) if root is not None else staging_root()
-    artifacts: dict[str, StageArtifact] = {
-        key: pull_artifact(root_dir, spec.name, partition_pull_spec(spec, key, window)).begin()
-        for key, window in windows.items()
-    }
+    artifacts: dict[str, StageArtifact] = {}
+    for key, window in windows.items():
+        artifact = pull_artifact(root_dir, spec.name, partition_pull_spec(spec, key, window))
+        run_dir = partition_dir(spec, key, window, root_dir, run_id=run_id).dir
+        artifacts[key] = replace(artifact, spec_dir=run_dir, output_path=run_dir / PULLED_FILE).begin()
     stages = {key: PartitionStage(key, windows[key], artifact.spec_dir) for key, artifact in artifacts.items()}
     key_of_window = {window: key for key, window in windows.items()}
     window_index = WindowIndex(windows.values())
