@@ -1,14 +1,15 @@
-"""`bt-dagster export logs|dataset` and `bt-dagster sql`: the export room's commands.
+"""`bt-dagster export logs|dataset|experiment` and `bt-dagster sql`: the export room's commands.
 
     bt-dagster export logs --project P [--scope spans|traces] [--filter SQL] [--start T --end T | --window 7d]
                            [--format jsonl|json|csv|parquet] [--gzip] --out PATH_OR_URL
     bt-dagster export dataset --project P --dataset D [--version V | --snapshot S] [--filter SQL] --out ...
+    bt-dagster export experiment --project P --experiment E [--filter SQL] --out ...
     bt-dagster sql "SELECT ... FROM project_logs('<id>') ..." [--fmt json|jsonl|csv|parquet]
                    [--tz-offset MIN] [--audit-log] [--out PATH_OR_URL]
 
 ``--out`` naming a file (``.jsonl``, ``.jsonl.gz``, ``.json``, ``.csv``, ``.parquet``) writes that
 file and sets the format; any other value is a folder or URL prefix that receives
-``<spans|traces|dataset|query>.<ext>``. Output: a progress bar on a terminal, then ``key: value``
+``<spans|traces|dataset|experiment|query>.<ext>``. Output: a progress bar on a terminal, then ``key: value``
 summary lines on stderr, or with ``--json`` one JSON object on stdout; errors exit 1 with one line
 ``error: <where>: <cause>. Fix: <fix>`` (secrets redacted).
 """
@@ -26,7 +27,7 @@ from typing import Any
 from ..client import BraintrustError
 from ..engine.errors import PipelineError
 from ..engine.window import TimeWindow, parse_timestamp, parse_window
-from ..export import DatasetSource, ExportOptionsError, QuerySource, SpanSource, TraceSource, export, open_sink
+from ..export import DatasetSource, ExperimentSource, ExportOptionsError, QuerySource, SpanSource, TraceSource, export, open_sink
 from ..export.errors import redact
 from ..export.writers import FORMATS
 
@@ -46,8 +47,8 @@ def _output_flags(parser: argparse.ArgumentParser, *, fmt_flag: str = "--format"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``export`` (logs, dataset) and ``sql`` to the top-level commands."""
-    group = commands.add_parser("export", help="export project logs or a dataset to files or object storage")
+    """Add ``export`` (logs, dataset, experiment) and ``sql`` to the top-level commands."""
+    group = commands.add_parser("export", help="export project logs, a dataset or an experiment to files or object storage")
     sub = group.add_subparsers(dest="export_command", required=True, metavar="SOURCE")
     logs = sub.add_parser("logs", help="project logs, one row per span or per trace")
     logs.add_argument("--project", "-p", default=os.environ.get(DEFAULT_PROJECT_ENV) or None)
@@ -68,6 +69,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     dataset.add_argument("--filter", dest="filter_sql")
     _output_flags(dataset)
     dataset.set_defaults(handler=_run, action="dataset")
+
+    experiment = sub.add_parser("experiment", help="an experiment's rows (every span of every case)")
+    experiment.add_argument("--project", "-p", default=os.environ.get(DEFAULT_PROJECT_ENV) or None)
+    experiment.add_argument("--experiment", "-e", required=True, help="the experiment's name in the project")
+    experiment.add_argument("--filter", dest="filter_sql", help="a SQL/BTQL filter, e.g. \"is_root = true\"")
+    _output_flags(experiment)
+    experiment.set_defaults(handler=_run, action="experiment")
 
     sql = commands.add_parser("sql", help="run a SQL/BTQL query (Braintrust's SQL API) and print or save the rows")
     sql.add_argument("query", help="SQL or BTQL text; '-' reads it from stdin")
@@ -129,6 +137,14 @@ def _source(client, args: argparse.Namespace):
         version = args.version or args.snapshot
         xact = resolve_version(client, dataset["id"], version) if version else None
         return DatasetSource(dataset["id"], version=xact, filter_sql=args.filter_sql)
+    if args.action == "experiment":
+        project_id = _project_id(client, args)
+        found = client.find_experiment(project_id, args.experiment)
+        if found is None:
+            names = ", ".join(repr(e.get("name")) for e in client.list_experiments(project_id)[:10]) or "none"
+            raise ExportOptionsError(f"experiment {args.experiment!r} in project {args.project!r}", "does not exist",
+                                     f"pass one of the project's experiment names (newest: {names})")
+        return ExperimentSource(found["id"], filter_sql=args.filter_sql)
     text = sys.stdin.read() if args.query == "-" else args.query
     options: dict[str, Any] = {}
     if args.tz_offset is not None:

@@ -399,6 +399,43 @@ class BraintrustClient:
             endpoint="POST /local/{object_type}/{id}/purge",
         )
 
+    def purge_experiment(self, experiment_id: str) -> dict:
+        """The local plane's ``POST /local/experiment/{id}/purge``: every stored row of a deleted
+        experiment is removed and the file shrinks (Braintrust purges deleted experiments itself)."""
+        return self._post_json(
+            f"/local/experiment/{_q(experiment_id)}/purge", {}, endpoint="POST /local/experiment/{id}/purge",
+            what=f"experiment id {experiment_id!r}",
+        )
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def list_experiments(self, project_id: str, name: str | None = None) -> list[dict]:
+        """The project's experiments, newest first (``GET /v1/experiment?project_id=``)."""
+        params = {"project_id": project_id}
+        if name is not None:
+            params["experiment_name"] = name
+        if self.org_name:
+            params["org_name"] = self.org_name
+        body = self._get_json("/v1/experiment", endpoint="GET /v1/experiment", params=params)
+        return [e for e in body.get("objects") or [] if e.get("project_id", project_id) == project_id]
+
+    def find_experiment(self, project_id: str, name: str) -> dict | None:
+        """The experiment named ``name`` in the project, or None."""
+        return next((e for e in self.list_experiments(project_id, name) if e.get("name") == name), None)
+
+    def get_experiment(self, experiment_id: str) -> dict:
+        """``GET /v1/experiment/{id}``; NotFoundError names the id."""
+        return self._get_json(
+            f"/v1/experiment/{_q(experiment_id)}", endpoint="GET /v1/experiment/{id}", what=f"experiment id {experiment_id!r}"
+        )
+
+    def delete_experiment(self, experiment_id: str) -> dict:
+        """``DELETE /v1/experiment/{id}``: the whole experiment (its metadata and rows)."""
+        return self._request_json(
+            "DELETE", f"/v1/experiment/{_q(experiment_id)}", None, endpoint="DELETE /v1/experiment/{id}",
+            what=f"experiment id {experiment_id!r}",
+        )
+
     # -- datasets ----------------------------------------------------------------------------
 
     def find_dataset(self, project_id: str, name: str) -> dict | None:

@@ -27,6 +27,7 @@ __all__ = [
     "QueryCounter",
     "btql_pages",
     "dataset_from",
+    "experiment_from",
     "ident",
     "in_filter",
     "literal",
@@ -74,6 +75,10 @@ def project_logs_from(project_id: str, shape: str = "spans") -> dict[str, Any]:
 
 def dataset_from(dataset_id: str) -> dict[str, Any]:
     return {"op": "function", "name": ident("dataset"), "args": [literal(dataset_id)]}
+
+
+def experiment_from(experiment_id: str) -> dict[str, Any]:
+    return {"op": "function", "name": ident("experiment"), "args": [literal(experiment_id)]}
 
 
 # -- running queries --------------------------------------------------------------------------

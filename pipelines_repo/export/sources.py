@@ -4,6 +4,7 @@
     TraceSource(project_id, filter_sql=None, window=None)       one row per trace, rolled up (rollup.py)
     QuerySource(text)                                           a SQL or BTQL query as written
     DatasetSource(dataset_id, version=None, filter_sql=None)    a dataset at head or a pinned version
+    ExperimentSource(experiment_id, filter_sql=None)            an experiment's rows (every span of every case)
 
 Each has ``name`` (the default file stem), ``columns`` (the fixed columns of the CSV and Parquet
 schemas) and ``batches(client, batch_size)``. Names are resolved by the caller (the CLI or an
@@ -18,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client import BraintrustClient
-from ..engine.btql import btql_pages, dataset_from, ident, project_logs_from
+from ..engine.btql import btql_pages, dataset_from, experiment_from, ident, project_logs_from
 from ..engine.window import TimeWindow, combine_filter_parts
 from .errors import ExportOptionsError
 from .rollup import roll_up
 
-__all__ = ["DATASET_COLUMNS", "DatasetSource", "QuerySource", "SPAN_COLUMNS", "SpanSource", "TRACE_COLUMNS", "TraceSource"]
+__all__ = ["DATASET_COLUMNS", "DatasetSource", "EXPERIMENT_COLUMNS", "ExperimentSource", "QuerySource", "SPAN_COLUMNS", "SpanSource", "TRACE_COLUMNS", "TraceSource"]
 
 QUERY_SOURCE = "bt_dagster_export"
 SPAN_COLUMNS = (
@@ -35,6 +36,12 @@ TRACE_COLUMNS = (*SPAN_COLUMNS, "span_count")
 DATASET_COLUMNS = (
     "id", "_xact_id", "created", "_pagination_key", "project_id", "dataset_id", "root_span_id", "span_id", "is_root",
     "input", "expected", "metadata", "tags", "comments", "origin",
+)
+# An experiment's rows are spans (task, scorers) plus the experiment_id routing field.
+EXPERIMENT_COLUMNS = (
+    "id", "_xact_id", "created", "_pagination_key", "project_id", "experiment_id", "root_span_id", "span_id",
+    "span_parents", "is_root", "span_attributes", "input", "output", "expected", "error", "scores", "metrics",
+    "metadata", "tags", "comments", "context", "origin",
 )
 # The SQL result's fields are unknown up front: CSV takes them from the first batch; Parquet
 # stores each row under these columns plus `_extra`.
@@ -155,3 +162,17 @@ class DatasetSource:
         if self.version is not None:
             options["version"] = str(self.version)
         yield from btql_pages(client, query, page_limit=batch_size, **options)
+
+
+@dataclass
+class ExperimentSource:
+    """Every row of one experiment at head (Braintrust's ``experiment('<id>')``), paged like a dataset."""
+
+    experiment_id: str
+    filter_sql: str | None = None
+    name: str = "experiment"
+    columns: tuple[str, ...] = EXPERIMENT_COLUMNS
+
+    def batches(self, client: BraintrustClient, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        query = _query(experiment_from(self.experiment_id), _filter(None, self.filter_sql))
+        yield from btql_pages(client, query, page_limit=batch_size, query_source=QUERY_SOURCE)

@@ -191,7 +191,7 @@ def parquet_schema(columns: Sequence[str]):
 
 # Columns stored as text as they are (strings); nested ones are JSON-encoded.
 _TEXT_COLUMNS = {"id", "_xact_id", "created", "_pagination_key", "root_span_id", "span_id", "project_id",
-                 "dataset_id", "org_id", "log_id"}
+                 "dataset_id", "experiment_id", "org_id", "log_id"}
 
 
 class ParquetWriter:

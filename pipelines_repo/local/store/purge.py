@@ -8,15 +8,19 @@ gone, not hidden, and returns the freed pages to the file system: ``PRAGMA incre
 when the file was created with ``auto_vacuum=INCREMENTAL`` (new files are), else one ``VACUUM``
 that also switches the file to incremental mode; then a WAL checkpoint so the main file shrinks.
 Live rows and rows deleted after ``before`` are untouched.
+
+:func:`purge_experiment` is the same for a whole experiment: ``DELETE /v1/experiment/{id}`` only
+sets ``deleted_at`` (the registry row stays, as a record), so its rows would stay in the file; the
+purge removes every stored version of them, and refuses a live experiment.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .db import BadInput, Database
+from .db import BadInput, Database, NotFound
 
-__all__ = ["purge_deleted"]
+__all__ = ["purge_deleted", "purge_experiment"]
 
 _KINDS = {"project_logs": "project", "dataset": "dataset"}
 
@@ -73,5 +77,26 @@ def purge_deleted(store: Any, kind: str, object_id: str, *, before: str | None =
     how = _reclaim(store) if versions else "nothing to reclaim"
     return {
         "object_type": kind, "object_id": object_id, "before": canonical_before, "rows_purged": rows,
+        "versions_purged": versions, "bytes_before": size_before, "bytes_after": _file_bytes(store), "reclaimed_by": how,
+    }
+
+
+def purge_experiment(store: Any, experiment_id: str) -> dict[str, Any]:
+    """Delete every stored row of a deleted experiment (see the module doc)."""
+    found = store._conn().execute(  # noqa: SLF001 - deleted experiments are invisible to the store's getters
+        "SELECT pk, deleted_at FROM objects WHERE kind='experiment' AND id=?", (experiment_id,)).fetchone()
+    if found is None:
+        raise NotFound(f"experiment {experiment_id!r} not found: check the id")
+    obj, deleted_at = found
+    if deleted_at is None:
+        raise BadInput(f"experiment {experiment_id!r} is not deleted: DELETE /v1/experiment/{experiment_id} first")
+    size_before = _file_bytes(store)
+    with store._write() as conn:  # noqa: SLF001
+        (rows,) = conn.execute("SELECT count(DISTINCT id) FROM rows WHERE obj = ?", (obj,)).fetchone()
+        versions = conn.execute("DELETE FROM rows WHERE obj = ?", (obj,)).rowcount
+        conn.execute("DELETE FROM orphan_comments WHERE obj = ?", (obj,))
+    how = _reclaim(store) if versions else "nothing to reclaim"
+    return {
+        "object_type": "experiment", "object_id": experiment_id, "deleted_at": deleted_at, "rows_purged": rows,
         "versions_purged": versions, "bytes_before": size_before, "bytes_after": _file_bytes(store), "reclaimed_by": how,
     }
