@@ -241,13 +241,13 @@ def test_bad_declarations_land_in_errors_and_unknown_project_fails_the_run(
     folder = tmp_path / "pipelines"
     write_pipeline(folder, "support_cases.py", PIPELINE)
     write_pipeline(folder, "negative.py", POLICY.replace("retention_days=30", "retention_days=-1").format(project=PROJECT, extra=""))
-    write_pipeline(folder, "kind.py", POLICY.replace('"project_logs"', '"experiment"').format(project=PROJECT, extra=""))
+    write_pipeline(folder, "kind.py", POLICY.replace('"project_logs"', '"prompt"').format(project=PROJECT, extra=""))
     write_pipeline(folder, "unknown.py", POLICY.replace("logs-30d", "nowhere").format(project="No such project", extra=""))
     defs = build_definitions(folder)
     errors = {a.key.path[1]: a.description for a in defs.assets if isinstance(a, dg.AssetSpec) and a.key.path[0] == ERRORS_GROUP}
     assert set(errors) == {"negative", "kind"}
     assert "retention_days must be an integer >= 0 (got -1)" in errors["negative"]
-    assert "unknown object_type 'experiment'" in errors["kind"]
+    assert "unknown object_type 'prompt'" in errors["kind"]
     keys = {k.to_user_string() for a in defs.assets if isinstance(a, dg.AssetsDefinition) for k in a.keys}
     assert {"support_cases/dataset_version", "nowhere/retention"} <= keys
 

@@ -1,6 +1,6 @@
 """`bt-dagster retention preview|apply|resolve`: the retention room's commands.
 
-    bt-dagster retention preview NAME [--force] [--json]     what a run would delete and hold back, per day
+    bt-dagster retention preview NAME [--force] [--json]     what a run would delete and hold back, per day (or experiment)
     bt-dagster retention apply NAME [--force] [--json]       run the policy now (--force ignores the guard)
     bt-dagster retention resolve --project P --span-id ID [--policy NAME | --archive PATH]
 
@@ -80,7 +80,13 @@ def _harvest(policy: Any, directory: Path | None, force: bool) -> Any:
 def _print_plans(plans: list[Any], forced: bool) -> None:
     if forced:
         print("--force: the guard is ignored; days not harvested yet are deleted too", file=sys.stderr)
+    if not plans:
+        print("nothing older than the cutoff")
     for plan in plans:
+        if plan.target.object_type == "experiment":  # one line: the experiment goes whole
+            day = plan.days[0]
+            print(f"{plan.target.label}  created {plan.target.created}  {day.rows:>8} row(s)  delete the experiment")
+            continue
         print(f"{plan.target.label} (cutoff {plan.cutoff.isoformat()}):")
         if not plan.days:
             print("  nothing older than the cutoff")
@@ -99,7 +105,9 @@ def _preview_or_apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         if not args.json:
             _print_plans(plans, args.force)
         return {"policy": policy.name, "forced": args.force, "targets": [
-            {"label": p.target.label, "cutoff": p.cutoff.isoformat(), "days": [d.to_dict() for d in p.days]} for p in plans]}
+            {"label": p.target.label, "object_type": p.target.object_type, "object_id": p.target.object_id,
+             "created": p.target.created, "cutoff": p.cutoff.isoformat(), "days": [d.to_dict() for d in p.days]}
+            for p in plans]}
     if policy.apply != "delete":
         from ..retention.automation import sync_policy
 
@@ -108,7 +116,9 @@ def _preview_or_apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
         print("--force: the guard is ignored; days not harvested yet are deleted too", file=sys.stderr)
     log = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr))
     report = apply_policy(client, policy, harvest, force=args.force, log=log)
-    if not args.json:
+    if not args.json and policy.object_type == "experiment":
+        print(f"deleted {len(report.deleted_experiments)} experiment(s) ({report.deleted} row(s)) created before {report.cutoff.isoformat()}")
+    elif not args.json:
         print(f"deleted {report.deleted} row(s) older than {report.cutoff.isoformat()}; held back: "
               f"{sum(len(d) for d in report.held_back.values())} day(s)")
     return report.to_dict()

@@ -6,7 +6,8 @@ guard read from this Dagster instance (``retention_guard.InstanceHarvest`` over 
 code location) and the policy re-read from its file before each day. ``apply="braintrust"``:
 :func:`retention.automation.sync_policy` (create/update the project's retention automation), and
 the guard's view of what Braintrust will delete. Metadata: cutoff, rows deleted per day, days
-held back with reasons, archive manifests, purge results (or the automation sync). A policy whose
+held back with reasons, archive manifests, purge results, the deleted experiments
+(``object_type="experiment"``: each deleted whole) (or the automation sync). A policy whose
 project does not exist fails the run, naming it.
 
 **Checks** ``harvested_before_expiry`` (blocking, ERROR): fails while days are held back (not yet
@@ -78,6 +79,7 @@ def _delete_metadata(report: RunReport) -> dict[str, Any]:
         "cutoff": format_timestamp(report.cutoff),
         "deleted_rows": report.deleted,
         "deleted_per_day": dg.MetadataValue.json(deleted),
+        "deleted_experiments": dg.MetadataValue.json(report.deleted_experiments),
         "held_back_days": dg.MetadataValue.json(report.held_back),
         "archive_manifests": dg.MetadataValue.json([m for t in report.targets for m in t.manifests]),
         "purge": dg.MetadataValue.json([t.purge for t in report.targets if t.purge]),
@@ -129,9 +131,15 @@ def _run_braintrust(context: dg.AssetExecutionContext, policy: RetentionPolicySp
 
 def _description(policy: RetentionPolicySpec) -> str:
     where = "every project (new ones too)" if policy.all_projects else f"project {policy.project!r}"
-    how = "deletes through the API (`_object_delete`)" if policy.apply == "delete" else "keeps Braintrust's retention automation in sync"
+    if policy.apply != "delete":
+        how = "keeps Braintrust's retention automation in sync"
+    elif policy.object_type == "experiment":
+        how = "deletes each whole experiment created before the cutoff (`DELETE /v1/experiment/{id}`)"
+    else:
+        how = "deletes through the API (`_object_delete`)"
     extra = (" Archives each day first to `" + policy.archive.path + "`.") if policy.archive else ""
-    guard = " Days not yet harvested by every pipeline/export reading the project are held back." if policy.guard else ""
+    guard = (" Days not yet harvested by every pipeline/export reading the project are held back."
+             if policy.guard and policy.object_type == "project_logs" else "")
     return f"Retention `{policy.name}`: {policy.object_type} of {where} older than {policy.retention_days} day(s); {how}.{extra}{guard}"
 
 

@@ -11,6 +11,11 @@ the state one run reaches. Right before each day, the policy is re-read (``reloa
 was removed, switched to ``braintrust`` or now keeps that day stops or skips) and the guard is
 asked again. Then, on the local plane, the deleted rows' stored history is purged and the file
 shrinks (``POST /local/.../purge``); Braintrust purges on its side.
+
+``object_type="experiment"``: each experiment created before the cutoff is a target of its own,
+archived whole (if the policy archives) and deleted whole through ``DELETE /v1/experiment/{id}``,
+then, on the local plane, its rows are purged (``POST /local/experiment/{id}/purge``). The guard
+does not apply: no pipeline or export reads experiments.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from ..engine.errors import PipelineError
 from ..engine.window import format_timestamp
 from .archive import archive_day
 from .guard import NO_GUARD, HarvestSource, hold_reasons
-from .plan import QUERY_SOURCE, Target, TargetPlan, cutoff_for, day_window, object_from, plan_target
+from .plan import QUERY_SOURCE, DayPlan, Target, TargetPlan, cutoff_for, day_window, experiment_expired, object_from, plan_target
 from .spec import RetentionPolicySpec
 
 __all__ = ["RetentionError", "RunReport", "apply_policy", "delete_day", "preview", "resolve_projects", "resolve_targets"]
@@ -50,12 +55,15 @@ def resolve_projects(client: BraintrustClient, policy: RetentionPolicySpec) -> l
 
 
 def resolve_targets(client: BraintrustClient, policy: RetentionPolicySpec) -> list[Target]:
-    """The objects the policy deletes from: each project's logs, or each dataset of each project."""
+    """The objects the policy deletes from: each project's logs, each dataset, or each experiment of each project."""
     targets: list[Target] = []
     for project in resolve_projects(client, policy):
         pid, pname = project["id"], project.get("name") or project["id"]
         if policy.object_type == "project_logs":
             targets.append(Target("project_logs", pid, pid, pname, pname))
+        elif policy.object_type == "experiment":
+            targets += [Target("experiment", e["id"], pid, pname, f"{pname} / {e.get('name')}", created=e.get("created"))
+                        for e in reversed(client.list_experiments(pid))]  # oldest first, like days
         else:
             targets += [Target("dataset", d["id"], pid, pname, f"{pname} / {d.get('name')}") for d in client.list_datasets(pid)]
     return targets
@@ -65,7 +73,9 @@ def preview(
     client: BraintrustClient, policy: RetentionPolicySpec, harvest: HarvestSource = NO_GUARD,
     *, force: bool = False, now: datetime | None = None,
 ) -> list[TargetPlan]:
-    return [plan_target(client, policy, t, harvest, now=now, force=force) for t in resolve_targets(client, policy)]
+    plans = [plan_target(client, policy, t, harvest, now=now, force=force) for t in resolve_targets(client, policy)]
+    # A kept experiment has nothing to show; listing every experiment of a project would bury the expired ones.
+    return [p for p in plans if p.days or p.target.object_type != "experiment"]
 
 
 def _tombstone(target: Target, row_id: str) -> dict[str, Any]:
@@ -132,12 +142,18 @@ class RunReport:
         return sum(sum(t.deleted.values()) for t in self.targets)
 
     @property
+    def deleted_experiments(self) -> list[dict[str, Any]]:
+        return [{"id": t.target.object_id, "label": t.target.label, "created": t.target.created,
+                 "rows": sum(t.deleted.values())} for t in self.targets if t.target.object_type == "experiment" and t.deleted]
+
+    @property
     def held_back(self) -> dict[str, dict[str, list[str]]]:
         return {t.target.label: t.held_back for t in self.targets if t.held_back}
 
     def to_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "cutoff": format_timestamp(self.cutoff), "forced": self.forced,
-                "deleted": self.deleted, "stopped": self.stopped, "targets": [t.to_dict() for t in self.targets]}
+                "deleted": self.deleted, "deleted_experiments": self.deleted_experiments, "stopped": self.stopped,
+                "targets": [t.to_dict() for t in self.targets]}
 
 
 def _purge(client: BraintrustClient, target: Target, cutoff: datetime) -> dict[str, Any]:
@@ -145,6 +161,26 @@ def _purge(client: BraintrustClient, target: Target, cutoff: datetime) -> dict[s
         return client.purge_deleted(target.object_type, target.object_id, before=format_timestamp(cutoff))
     except BraintrustError as exc:  # real Braintrust has no such route: it purges on its side
         return {"skipped": f"no purge on this plane ({exc.__class__.__name__}); Braintrust purges deleted rows itself"}
+
+
+def _delete_experiment(
+    client: BraintrustClient, policy: RetentionPolicySpec, target: Target, day_plan: DayPlan, cutoff: datetime,
+    out: TargetReport, log: Callable[[str], None],
+) -> None:
+    """Archive (if asked), delete and (locally) purge one whole experiment created before ``cutoff``."""
+    key = day_plan.day.isoformat()
+    if not experiment_expired(target, cutoff):
+        out.skipped[key] = f"the policy now keeps {policy.retention_days} day(s)"
+        return
+    if policy.archive is not None:
+        out.manifests.append(archive_day(client, policy.archive, target, day_plan.day, cutoff, policy.name)["url"])
+    client.delete_experiment(target.object_id)
+    out.deleted[key] = day_plan.rows
+    log(f"{target.label} (created {target.created}): deleted the experiment, {day_plan.rows} row(s)")
+    try:  # only the local plane has this route; Braintrust purges a deleted experiment itself
+        out.purge = client.purge_experiment(target.object_id)
+    except BraintrustError as exc:
+        out.purge = {"skipped": f"no purge on this plane ({exc.__class__.__name__}); Braintrust purges deleted experiments itself"}
 
 
 def apply_policy(
@@ -166,6 +202,9 @@ def apply_policy(
                 return report
             cutoff = cutoff_for(current.retention_days, now)
             key = day_plan.day.isoformat()
+            if plan.target.object_type == "experiment":
+                _delete_experiment(client, current, plan.target, day_plan, cutoff, out, log)
+                continue
             if datetime(day_plan.day.year, day_plan.day.month, day_plan.day.day, tzinfo=UTC) >= cutoff:
                 out.skipped[key] = f"the policy now keeps {current.retention_days} day(s)"
                 continue
@@ -181,6 +220,6 @@ def apply_policy(
                 out.manifests.append(manifest["url"])
             out.deleted[key] = delete_day(client, plan.target, day_plan.day, cutoff, batch_size=batch_size, on_batch=on_batch)
             log(f"{plan.target.label} {key}: deleted {out.deleted[key]} row(s)")
-        if out.deleted or client.plane == "local":  # also purges what a killed run tombstoned
+        if plan.target.object_type != "experiment" and (out.deleted or client.plane == "local"):  # also purges what a killed run tombstoned
             out.purge = _purge(client, plan.target, plan.cutoff)
     return report

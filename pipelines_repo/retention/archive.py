@@ -25,7 +25,7 @@ from typing import Any
 
 from ..client import BraintrustClient
 from ..engine.window import format_timestamp
-from ..export import DatasetSource, SpanSource, export, open_sink
+from ..export import DatasetSource, ExperimentSource, SpanSource, export, open_sink
 from .plan import Target, day_window
 from .spec import ArchiveSpec
 
@@ -46,10 +46,12 @@ def archive_day(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     if target.object_type == "project_logs":
         source: Any = SpanSource(target.object_id, window=window)
+        stem = "spans"
+    elif target.object_type == "experiment":  # deleted whole: every row, under its creation day
+        source, stem = ExperimentSource(target.object_id), f"experiment-{target.object_id}"
     else:
-        source = DatasetSource(target.object_id, filter_sql=window.btql())
+        source, stem = DatasetSource(target.object_id, filter_sql=window.btql()), f"rows-{target.object_id}"
     sink = open_sink(day_folder(archive, target.project_id, day))
-    stem = "spans" if target.object_type == "project_logs" else f"rows-{target.object_id}"
     ext = "jsonl" if archive.format == "jsonl" else archive.format
     result = export(client, source, sink, fmt=archive.format, file_name=f"{stem}-{stamp}.{ext}")
     manifest = {

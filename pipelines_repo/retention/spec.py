@@ -1,7 +1,8 @@
-"""``RetentionPolicy(...)``: how long a project's logs (or its datasets' rows) are kept.
+"""``RetentionPolicy(...)``: how long a project's logs (its datasets' rows, its experiments) are kept.
 
     RetentionPolicy(name="logs-30d", project="Customer Support",   # or "*": every project, new ones too
-                    object_type="project_logs",                     # or "dataset" (rows; the dataset stays)
+                    object_type="project_logs",                     # or "dataset" (rows; the dataset stays),
+                                                                    # or "experiment" (whole, by creation time)
                     retention_days=30,                              # Braintrust's fields
                     guard=True,                                     # hold back days not harvested yet
                     archive={"path": "archive/", "format": "jsonl"},  # export before deleting
@@ -29,10 +30,10 @@ from ..engine.declarations import DeclarationError, declaring_file, register
 __all__ = ["ALL_PROJECTS", "ArchiveSpec", "RetentionPolicy", "RetentionPolicySpec", "build_policy"]
 
 ALL_PROJECTS = "*"
-OBJECT_TYPES = ("project_logs", "dataset")
+OBJECT_TYPES = ("project_logs", "dataset", "experiment")
 APPLY_MODES = ("delete", "braintrust")
 ARCHIVE_FORMATS = ("jsonl", "json", "csv", "parquet")
-ObjectType = Literal["project_logs", "dataset"]
+ObjectType = Literal["project_logs", "dataset", "experiment"]
 ApplyMode = Literal["delete", "braintrust"]
 
 
@@ -113,8 +114,7 @@ def build_policy(
     if not isinstance(project, str) or not project.strip():
         raise _fail(f"{label}: project is required", "pass project='<project name>' or project='*' (every project)", declared_in)
     if object_type not in OBJECT_TYPES:
-        extra = " (experiments are not supported: Braintrust deletes them whole)" if object_type == "experiment" else ""
-        raise _fail(f"{label}: unknown object_type {object_type!r}{extra}", "use object_type='project_logs' or 'dataset'", declared_in)
+        raise _fail(f"{label}: unknown object_type {object_type!r}", "use object_type='project_logs', 'dataset' or 'experiment'", declared_in)
     if not isinstance(retention_days, int) or isinstance(retention_days, bool) or retention_days < 0:
         raise _fail(f"{label}: retention_days must be an integer >= 0 (got {retention_days!r})", "pass e.g. retention_days=30", declared_in)
     if not isinstance(guard, bool):
