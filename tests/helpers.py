@@ -26,3 +26,16 @@ def ident(*name: str) -> dict:
 
 def lit(value: object) -> dict:
     return {"op": "literal", "value": value}
+
+
+def cli_json(capsys, *args: str) -> dict:
+    """Run `bt-dagster ARGS --json` in this process; its last stdout line, parsed (it must succeed)."""
+    import json
+
+    from pipelines_repo.cli.main import main as cli
+
+    capsys.readouterr()
+    code = cli([*args, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out.strip().splitlines()[-1])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port
 
 DB_NAME = "dagster"
 SUPERUSER = "postgres"
@@ -32,12 +33,6 @@ def find_bin_dir() -> Path | None:
         if (Path(candidate) / "initdb").is_file():
             return Path(candidate)
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -110,7 +105,7 @@ def start_server() -> PostgresServer | str:
     if isinstance(prefix, str):
         shutil.rmtree(folder, ignore_errors=True)
         return prefix
-    server = PostgresServer(bin_dir, folder, _free_port(), prefix)
+    server = PostgresServer(bin_dir, folder, free_port(), prefix)
     try:
         server.start()
     except subprocess.CalledProcessError as exc:

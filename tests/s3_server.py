@@ -157,3 +157,13 @@ def s3_server() -> Iterator[S3Server]:
         yield server
     finally:
         stop_s3_server(server)
+
+
+def export_env(served_plane, s3_server: S3Server, monkeypatch, tmp_path):
+    """The CLI pointed at the served plane (as at Braintrust) and at the S3 server (AWS_* variables)."""
+    from conftest import use_as_braintrust
+
+    use_as_braintrust(served_plane, monkeypatch, tmp_path)
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return tmp_path

@@ -18,14 +18,14 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ServedPlane, use_as_braintrust
-from helpers import write_pipeline
+from conftest import ServedPlane
+from helpers import cli_json, write_pipeline
 from pipelines_repo.backend import open_client
 from pipelines_repo.cli.main import main as cli
 from pipelines_repo.export.sources import EXPERIMENT_COLUMNS
 from pipelines_repo.retention.apply import apply_policy, preview
 from pipelines_repo.retention.spec import build_policy
-from s3_server import S3Server, s3_server  # noqa: F401 - the session fixture
+from s3_server import S3Server, export_env, s3_server  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -85,18 +85,11 @@ def seeded(served_plane: ServedPlane) -> dict:
 
 @pytest.fixture
 def env(served_plane: ServedPlane, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: F811
-    use_as_braintrust(served_plane, monkeypatch, tmp_path)
-    for key, value in s3_server.env().items():
-        monkeypatch.setenv(key, value)
-    return tmp_path
+    return export_env(served_plane, s3_server, monkeypatch, tmp_path)
 
 
 def run(capsys, *args: str) -> dict:
-    capsys.readouterr()
-    code = cli([*args, "--json"])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return json.loads(out.out.strip().splitlines()[-1])
+    return cli_json(capsys, *args)
 
 
 def expected(rows: list[dict]) -> dict[str, dict]:

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ServedPlane, use_as_braintrust
+from helpers import cli_json
 from pipelines_repo.cli.main import main as cli
 from pipelines_repo.export.sources import DATASET_COLUMNS, TRACE_COLUMNS
-from s3_server import S3Server, s3_server  # noqa: F401 - the session fixture
+from s3_server import S3Server, export_env, s3_server  # noqa: F401 - the session fixture
 
 PROJECT = "Export Tests"
 DATASET_ROWS = [
@@ -64,18 +65,11 @@ def seeded(served_plane: ServedPlane, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture
 def env(served_plane: ServedPlane, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: F811
-    use_as_braintrust(served_plane, monkeypatch, tmp_path)
-    for key, value in s3_server.env().items():
-        monkeypatch.setenv(key, value)
-    return tmp_path
+    return export_env(served_plane, s3_server, monkeypatch, tmp_path)
 
 
 def run(capsys, *args: str) -> dict:
-    capsys.readouterr()
-    code = cli([*args, "--json"])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return json.loads(out.out.strip().splitlines()[-1])
+    return cli_json(capsys, *args)
 
 
 def fail(capsys, *args: str) -> str:
