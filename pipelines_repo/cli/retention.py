@@ -1,7 +1,9 @@
 """`bt-dagster retention preview|apply|resolve`: the retention room's commands.
 
     bt-dagster retention preview NAME [--force] [--json]     what a run would delete and hold back, per day (or experiment)
-    bt-dagster retention apply NAME [--force] [--json]       run the policy now (--force ignores the guard)
+    bt-dagster retention apply NAME [--force] [--json] [--batch-size N]
+                                                             run the policy now (--force ignores the guard;
+                                                             --batch-size: row ids tombstoned per request, default 1000)
     bt-dagster retention resolve --project P --span-id ID [--policy NAME | --archive PATH]
 
 Policies are read from ``$PIPELINES_DIR`` (or ``--pipelines-dir``). The guard reads the Dagster
@@ -31,6 +33,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         cmd.add_argument("--force", action="store_true", help="ignore the guard (delete days not harvested yet)")
         cmd.add_argument("--pipelines-dir", type=Path, help="folder of pipeline files (default $PIPELINES_DIR)")
         cmd.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        if name == "apply":
+            cmd.add_argument("--batch-size", type=_positive, default=1000, metavar="N",
+                             help="row ids tombstoned per delete request (default 1000)")
         cmd.set_defaults(handler=_run, action=name)
     resolve = sub.add_parser("resolve", help="find a deleted span in a policy's archive")
     resolve.add_argument("--project", "-p", required=True, help="project name or id")
@@ -40,6 +45,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     where.add_argument("--archive", help="an archive folder")
     resolve.add_argument("--pipelines-dir", type=Path)
     resolve.set_defaults(handler=_run, action="resolve")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {value})")
+    return value
 
 
 def _policies(directory: Path | None) -> list[Any]:
@@ -115,7 +127,7 @@ def _preview_or_apply(client: Any, args: argparse.Namespace) -> dict[str, Any]:
     if args.force:
         print("--force: the guard is ignored; days not harvested yet are deleted too", file=sys.stderr)
     log = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr))
-    report = apply_policy(client, policy, harvest, force=args.force, log=log)
+    report = apply_policy(client, policy, harvest, force=args.force, batch_size=args.batch_size, log=log)
     if not args.json and policy.object_type == "experiment":
         print(f"deleted {len(report.deleted_experiments)} experiment(s) ({report.deleted} row(s)) created before {report.cutoff.isoformat()}")
     elif not args.json:
