@@ -147,6 +147,26 @@ def test_parquet_schema(seeded, env, capsys):
     assert json.loads(row["metadata"])["run_output"] == "model said 4" and row["tags"] == ["support", "batch-1"]
 
 
+def test_parquet_row_groups_gather_batches(tmp_path):
+    """Row groups span several batches (the footer's metadata, held until close, stays small);
+    no min/max statistics on JSON text."""
+    from pipelines_repo.export.writers import ParquetWriter
+
+    rows = [{"id": f"r{i}", "input": {"q": "x" * 50, "i": i}, "tags": ["a"], "is_root": True} for i in range(2500)]
+    with open(tmp_path / "r.parquet", "wb") as handle:
+        writer = ParquetWriter(["id", "input", "tags", "is_root"], row_group_rows=1000)
+        writer.start(handle)
+        for start in range(0, len(rows), 300):
+            writer.write(rows[start:start + 300])
+        writer.finish()
+    meta = pq.ParquetFile(tmp_path / "r.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [1200, 1200, 100]
+    assert meta.row_group(0).column(0).is_stats_set and not meta.row_group(0).column(1).is_stats_set
+    table = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert [r["id"] for r in table] == [r["id"] for r in rows]
+    assert json.loads(table[2499]["input"]) == {"i": 2499, "q": "x" * 50}
+
+
 def test_logs_as_traces_roll_up(seeded, env, s3_server, capsys):  # noqa: F811
     bucket = s3_server.make_bucket()
     result = run(capsys, "export", "logs", "--project", PROJECT, "--scope", "traces", "--format", "parquet",

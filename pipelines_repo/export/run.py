@@ -3,8 +3,8 @@
     result = export(client, source, sink, fmt="parquet", file_name="spans.parquet")
     result.rows, result.files, result.bytes, result.seconds, result.paths
 
-Memory holds one batch (and the writer's buffers: one Parquet row group, one multipart part),
-however large the export. ``rows_per_file`` splits the output into ``<stem>-00000.<ext>``,
+Memory holds one batch (and the writer's buffers: one Parquet row group of a few batches, one
+multipart part), however large the export. ``rows_per_file`` splits the output into ``<stem>-00000.<ext>``,
 ``<stem>-00001.<ext>``, ... (a Dagster asset writing one window per partition passes its own
 deterministic ``file_name``, so a re-run overwrites). The sink is checked before the source is
 read, so a missing bucket or bad credentials fail at once. On any failure the open file is aborted

@@ -12,11 +12,17 @@
   fixed by the first batch: the source's fixed columns first (``columns``), then the dotted ones in
   order of appearance. A key first seen in a later batch (or an object where the first batch had
   a scalar) spills into the last column, ``_extra``: a JSON object keyed by dotted path.
-- ``parquet``: pyarrow ``ParquetWriter`` (zstd), one row group per batch, and a fixed schema per
+- ``parquet``: pyarrow ``ParquetWriter`` (zstd), row groups of several batches (up to
+  :data:`ROW_GROUP_BYTES` of Arrow data or :data:`ROW_GROUP_ROWS` rows), and a fixed schema per
   source type (:data:`PARQUET_TYPES`): ``is_root`` is a bool, ``tags`` a list of strings,
   ``span_count`` an int64, every other column a string; nested values (input, output, expected,
   metadata, scores, metrics, comments, ...) are JSON text, exactly like the data plane's own
-  ``fmt: parquet``. Fields outside the source's columns go to ``_extra`` (JSON object).
+  ``fmt: parquet``. Fields outside the source's columns go to ``_extra`` (JSON object). Min/max
+  statistics are written for the plain text and typed columns only, not for JSON text.
+
+  Why row groups of several batches: the writer keeps every row group's metadata until the footer
+  is written, and closing builds the footer from it (a few copies), so a row group per 1000-row
+  batch made the peak at close grow with the row count (126 MiB at 500k spans, 145 MiB at 1M).
 """
 
 from __future__ import annotations
@@ -194,16 +200,27 @@ _TEXT_COLUMNS = {"id", "_xact_id", "created", "_pagination_key", "root_span_id",
                  "dataset_id", "experiment_id", "org_id", "log_id"}
 
 
+# A Parquet row group gathers batches until it holds this much Arrow data or this many rows.
+ROW_GROUP_BYTES = 8 * 1024 * 1024
+ROW_GROUP_ROWS = 64 * 1024
+
+
 class ParquetWriter:
-    def __init__(self, columns: Sequence[str], *, compression: str = "zstd"):
+    def __init__(self, columns: Sequence[str], *, compression: str = "zstd",
+                 row_group_bytes: int = ROW_GROUP_BYTES, row_group_rows: int = ROW_GROUP_ROWS):
         self.columns = list(columns)
         self.compression = compression
+        self.row_group_bytes, self.row_group_rows = row_group_bytes, row_group_rows
 
     def start(self, out: Output) -> None:
         import pyarrow.parquet as pq
 
         self.schema = parquet_schema(self.columns)
-        self._writer = pq.ParquetWriter(_Stream(out), self.schema, compression=self.compression)
+        stats = [n for n in self.schema.names if n in _TEXT_COLUMNS or n in PARQUET_TYPES]
+        self._writer = pq.ParquetWriter(_Stream(out), self.schema, compression=self.compression,
+                                        write_statistics=stats)
+        self._pending: list[Any] = []
+        self._pending_rows = self._pending_bytes = 0
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         import pyarrow as pa
@@ -230,9 +247,22 @@ class ParquetWriter:
         arrays.append([_dumps(e) if e else None for e in extras])
         batch = pa.RecordBatch.from_arrays([pa.array(a, type=f.type) for a, f in zip(arrays, self.schema)],
                                            schema=self.schema)
-        self._writer.write_batch(batch)
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self._pending_bytes += batch.nbytes
+        if self._pending_bytes >= self.row_group_bytes or self._pending_rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._pending:
+            table = pa.Table.from_batches(self._pending, schema=self.schema)
+            self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+            self._writer.write_table(table, row_group_size=table.num_rows)
 
     def finish(self) -> None:
+        self._flush()
         self._writer.close()
 
 
