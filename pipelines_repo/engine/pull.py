@@ -49,6 +49,7 @@ from .errors import PipelineError
 from .hydrate import MAX_ROOTS_PER_QUERY, best_origin_span, fetch_traces, origin_for
 from .items import TransformItem
 from .readahead import read_ahead
+from .seen import SpillingSet
 from .spec import Scope, SourceSpec
 from .window import TimeWindow, absolute_discovery_filter, discovery_filter
 
@@ -313,7 +314,7 @@ class PullStream(Iterator[TransformItem]):
         project_id = self.source.project_id
         # Roots found but not yet hydrated, in order: root -> (best discovered row, its created).
         pending: dict[str, list[Any]] = {}
-        done: set[str] = set()
+        done = SpillingSet()  # every hydrated root; bounded memory however wide the window
 
         def flush() -> Iterator[tuple[TransformItem, str | None]]:
             traces = fetch_traces(self.client, project_id, list(pending), counter=self._hydration)
