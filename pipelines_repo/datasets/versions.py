@@ -13,32 +13,29 @@ the head, with counts diffed between consecutive entries.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..client import BraintrustClient, NotFoundError
 from ..engine.push import latest_dataset_version
+from ..engine.xact import xact_before, xact_second
 from .diff import DatasetDiff, diff_versions
 from .errors import DatasetError
 from .reads import iter_rows, rows_by_id
 
 __all__ = ["diff_dataset", "list_versions", "resolve_version", "time_of_xact", "xact_at_time"]
 
-_XACT_PREFIX = 0x0DE1 << 48
 _DIGITS = re.compile(r"^\d{1,20}$")
 
 
 def xact_at_time(moment: datetime) -> int:
     """The largest xact id stamped at or before ``moment``."""
-    seconds = int(moment.timestamp())
-    return (_XACT_PREFIX | ((seconds + 1) << 16)) - 1
+    return xact_before(moment + timedelta(microseconds=1))
 
 
 def time_of_xact(xact_id: str | int) -> str | None:
-    value = int(xact_id)
-    if value >> 48 != 0x0DE1:
-        return None
-    return datetime.fromtimestamp((value >> 16) & 0xFFFFFFFF, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = xact_second(xact_id)
+    return second.strftime("%Y-%m-%dT%H:%M:%SZ") if second else None
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -12,28 +12,11 @@ window is exported after every write stamped in it has committed (the schedule's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from ..engine.xact import xact_before, xact_second
 
 __all__ = ["XactRange", "xact_before", "xact_range", "xact_second"]
-
-_PREFIX = 0x0DE1 << 48
-
-
-def xact_before(moment: datetime) -> int:
-    """The largest ``_xact_id`` stamped strictly before ``moment`` (whole seconds)."""
-    seconds = int(moment.timestamp())
-    if moment.timestamp() > seconds:  # a fractional instant: ids of its own second are before it
-        seconds += 1
-    return (_PREFIX | (seconds << 16)) - 1
-
-
-def xact_second(xact_id: int | str) -> datetime | None:
-    """The UTC second a Braintrust ``_xact_id`` was stamped at (None for another layout)."""
-    value = int(xact_id)
-    if value >> 48 != 0x0DE1:
-        return None
-    return datetime.fromtimestamp((value >> 16) & 0xFFFFFFFF, UTC)
-
 
 @dataclass(frozen=True)
 class XactRange:
