@@ -127,6 +127,7 @@ def _source(client, args: argparse.Namespace):
         kind = TraceSource if args.scope == "traces" else SpanSource
         return kind(_project_id(client, args), filter_sql=args.filter_sql, window=_window(args))
     if args.action == "dataset":
+        from ..datasets.catalog import find_snapshot
         from ..datasets.copy import require_dataset
         from ..datasets.versions import resolve_version
         from ..engine.spec import TargetSpec
@@ -134,8 +135,10 @@ def _source(client, args: argparse.Namespace):
         if not args.project:
             raise ExportOptionsError("--project", "is missing", f"pass --project NAME or set {DEFAULT_PROJECT_ENV}")
         dataset = require_dataset(client, TargetSpec(project_name=args.project, dataset_name=args.dataset))
-        version = args.version or args.snapshot
-        xact = resolve_version(client, dataset["id"], version) if version else None
+        if args.snapshot:  # a snapshot name only: a typo must not resolve as an xact id or a time
+            xact = str(find_snapshot(client, dataset["id"], args.snapshot, None)["xact_id"])
+        else:
+            xact = resolve_version(client, dataset["id"], args.version) if args.version else None
         return DatasetSource(dataset["id"], version=xact, filter_sql=args.filter_sql)
     if args.action == "experiment":
         project_id = _project_id(client, args)

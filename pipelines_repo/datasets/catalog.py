@@ -27,7 +27,7 @@ from .reads import iter_rows
 from .schema import SCHEMA_FIELDS, DatasetSchemas, infer_schemas
 
 __all__ = [
-    "check_schemas", "create_snapshot", "delete_snapshot", "drop_dataset", "infer_dataset_schemas",
+    "check_schemas", "create_snapshot", "delete_snapshot", "drop_dataset", "find_snapshot", "infer_dataset_schemas",
     "list_datasets", "list_snapshots", "restore_snapshot", "set_schema", "show_schemas", "view_rows",
 ]
 
@@ -58,9 +58,10 @@ def list_snapshots(client: BraintrustClient, target: TargetSpec) -> list[dict[st
     return client.list_dataset_snapshots(require_dataset(client, target)["id"])
 
 
-def _find_snapshot(client: BraintrustClient, dataset_id: str, name: str | None, xact: str | None) -> dict[str, Any]:
+def find_snapshot(client: BraintrustClient, dataset_id: str, name: str | None, xact: str | None) -> dict[str, Any]:
     snapshots = client.list_dataset_snapshots(dataset_id)
-    found = [s for s in snapshots if (name is not None and s.get("name") == name) or (xact is not None and str(s.get("xact_id")) == xact)]
+    # by name when one is given, else by xact id (never either: two snapshots could match)
+    found = [s for s in snapshots if (s.get("name") == name if name is not None else str(s.get("xact_id")) == xact)]
     if not found:
         raise DatasetError(f"snapshot {name or xact!r}", "not found", "list them with `datasets snapshots list`")
     if len(found) > 1:
@@ -82,7 +83,7 @@ def create_snapshot(
 
 
 def delete_snapshot(client: BraintrustClient, target: TargetSpec, name: str | None, xact: str | None = None) -> dict[str, Any]:
-    snapshot = _find_snapshot(client, require_dataset(client, target)["id"], name, xact)
+    snapshot = find_snapshot(client, require_dataset(client, target)["id"], name, xact)
     client.delete_dataset_snapshot(snapshot["id"])
     return snapshot
 
@@ -92,7 +93,7 @@ def restore_snapshot(
 ) -> dict[str, Any]:
     """The preview ``{rows_to_restore, rows_to_delete}``; with ``force`` also the restore's result."""
     dataset = require_dataset(client, target)
-    version = str(_find_snapshot(client, dataset["id"], name, xact)["xact_id"]) if name else xact
+    version = str(find_snapshot(client, dataset["id"], name, xact)["xact_id"]) if name else xact
     if version is None:
         raise DatasetError("restore", "needs a snapshot", "pass --name NAME or --snapshot XACT_ID")
     out: dict[str, Any] = {"version": version, "preview": client.restore_dataset_preview(dataset["id"], version)}

@@ -226,8 +226,10 @@ class RecordMapper:
             self._seen.update(record.header)
         row: dict[str, Any] = {}
         tags: list[str] = []
-        for column, target in self.columns_for(record.values).items():
-            if target.category == "ignore":
+        # Resolve against every column of the file when known (CSV), so an empty cell never changes
+        # the shape of the row ("several columns make an object" must not depend on filled cells).
+        for column, target in self.columns_for(record.header or record.values).items():
+            if target.category == "ignore" or column not in record.values:
                 continue
             value = record.values[column]
             if record.cells_are_text or isinstance(value, str):

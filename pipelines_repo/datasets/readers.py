@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..engine.jsonl import PARQUET_JSON_COLUMNS_KEY
 from .errors import DatasetFileError
 
 __all__ = ["FORMATS", "Record", "detect_format", "read_records"]
@@ -233,5 +234,5 @@ def _read_parquet(path: Path) -> Iterator[Record]:
 
 def _json_columns(metadata: dict | None) -> set[str] | None:
     """Columns a bt-dagster export wrote as JSON text (its schema says so), else None."""
-    raw = (metadata or {}).get(b"bt_dagster.json_columns")
+    raw = (metadata or {}).get(PARQUET_JSON_COLUMNS_KEY)
     return set(json.loads(raw)) if raw else None

@@ -154,6 +154,10 @@ class ChangeFilter:
         row_id = row["id"]
         if row_id in self.kept_ids:
             return "kept"
+        if head is not None and not row.get("_object_delete") and _digest(head) == _digest(row):
+            # what we would send is already there: ours (e.g. sent by a push interrupted before it
+            # recorded its version), not a curated edit
+            return "unchanged"
         if before is not None:
             previous = before.get(row_id)
             if previous is not None and head is None:

@@ -26,7 +26,12 @@ from typing import IO, Any
 
 from .errors import PipelineError
 
+# Parquet schema metadata naming the string columns that hold JSON text (our exports write it,
+# `datasets upload` reads it back), so nested values round-trip exactly.
+PARQUET_JSON_COLUMNS_KEY = b"bt_dagster.json_columns"
+
 __all__ = [
+    "PARQUET_JSON_COLUMNS_KEY",
     "JsonlError",
     "JsonlWriter",
     "canonical_json",

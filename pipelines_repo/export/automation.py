@@ -32,12 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..engine.declarations import DeclarationError, declaring_file, register
 from ..engine.spec import format_validation_error
 from .sinks import SCHEMES
+from .sources import PIPE_CLAUSE
 
 __all__ = ["DEFINITION_TYPES", "ExportAutomation", "ExportAutomationSpec", "expand_path", "inject_xact_filter"]
 
 DEFINITION_TYPES = ("log_traces", "log_spans", "btql_query", "dataset")
 MAX_INTERVAL = 2_592_000  # Braintrust's maximum: 30 days
-_PIPE_CLAUSE = re.compile(r"^\s*(select|from|filter|sort|limit|cursor|dimensions|measures|unpivot)\s*:", re.I)
 
 
 class ExportDefinition(BaseModel):
@@ -53,7 +53,7 @@ class ExportDefinition(BaseModel):
             if not (self.btql_query or "").strip():
                 raise ValueError("type 'btql_query' needs btql_query='select: * | from: project_logs(...) ...'")
             text = self.btql_query or ""
-            if not _PIPE_CLAUSE.match(text) and "{xact_filter}" not in text:
+            if not PIPE_CLAUSE.match(text) and "{xact_filter}" not in text:
                 raise ValueError("a SQL btql_query needs a {xact_filter} placeholder in its WHERE clause "
                                  "(or write BTQL pipe syntax, whose filter: clause gets the window)")
         if self.type == "dataset" and not (self.dataset_name or "").strip():

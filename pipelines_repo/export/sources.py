@@ -93,16 +93,12 @@ class TraceSource:
     def batches(self, client: BraintrustClient, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
         query = _query(project_logs_from(self.project_id, "traces"), _filter(self.window, self.filter_sql))
         pending: list[dict[str, Any]] = []
-        seen: set[str] = set()  # a trace split over two pages would be rolled up twice: refuse quietly
+        # A `traces` page holds whole traces (its limit counts traces), so each page rolls up alone.
         for page in btql_pages(client, query, page_limit=self.traces_per_page, query_source=QUERY_SOURCE):
             groups: dict[str, list[dict[str, Any]]] = {}
             for span in page:
                 groups.setdefault(span.get("root_span_id") or span.get("id"), []).append(span)
-            out = [roll_up(spans) for root, spans in groups.items() if root not in seen]
-            seen.update(groups)
-            if len(seen) > 100_000:  # traces never straddle pages here; keep memory flat
-                seen = set(groups)
-            pending.extend(out)
+            pending.extend(roll_up(spans) for spans in groups.values())
             if len(pending) >= batch_size:
                 yield pending
                 pending = []
@@ -111,7 +107,8 @@ class TraceSource:
 
 
 _TRAILING_LIMIT = re.compile(r"\blimit\s*:?\s*(\d+)\s*;?\s*$", re.IGNORECASE)
-_PIPE = re.compile(r"^\s*(select|from|filter|sort|limit|cursor|dimensions|measures)\s*:", re.IGNORECASE)
+# The first clause of a BTQL pipe query (anything else is SQL text).
+PIPE_CLAUSE = re.compile(r"^\s*(select|from|filter|sort|limit|cursor|dimensions|measures|unpivot)\s*:", re.IGNORECASE)
 
 
 @dataclass
@@ -131,7 +128,7 @@ class QuerySource:
             raise ExportOptionsError("the query", "is empty", "write e.g. SELECT * FROM project_logs('<id>')")
         found = _TRAILING_LIMIT.search(text)
         wanted = int(found.group(1)) if found else None
-        pipe = bool(_PIPE.match(text))
+        pipe = bool(PIPE_CLAUSE.match(text))
         cursor, done = None, 0
         options = {"query_source": QUERY_SOURCE, **(self.options or {})}
         while True:

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .errors import ExportOptionsError
+from ..engine.jsonl import PARQUET_JSON_COLUMNS_KEY
 
 __all__ = ["FORMATS", "PARQUET_TYPES", "Writer", "extension", "make_writer"]
 
@@ -182,7 +183,7 @@ PARQUET_TYPES = {"is_root": "bool", "tags": "list<string>", "span_count": "int64
 
 # Schema metadata key naming the columns that hold JSON text, so `datasets upload` decodes them
 # exactly (a JSON string, number or bool comes back as itself, not as text).
-JSON_COLUMNS_KEY = b"bt_dagster.json_columns"
+JSON_COLUMNS_KEY = PARQUET_JSON_COLUMNS_KEY
 
 
 def parquet_schema(columns: Sequence[str]):

@@ -23,6 +23,7 @@ def build_dataset_export_asset(
     prefix: str, upstream: dg.AssetKey, target: TargetSpec, option: Mapping[str, str], *, name: str, declared_in: Path | None,
 ) -> dg.AssetsDefinition:
     """``<prefix>/dataset_export`` downstream of ``upstream`` (the asset that writes the dataset)."""
+    from ..datasets.upload import find_dataset
     from ..engine.push import latest_dataset_version
     from ..export.automation import expand_path
     from ..export.errors import redact
@@ -33,8 +34,7 @@ def build_dataset_export_asset(
                           f"({option['format']}) under `version=<xact_id>/`, with a manifest and `_SUCCESS`.")
     def dataset_export(context: dg.AssetExecutionContext, braintrust: BraintrustResource) -> dg.MaterializeResult:
         client = braintrust.get_client()
-        project = client.get_project(name=target.project_name) if target.project_name else None
-        found = client.find_dataset(project["id"], target.dataset_name) if project else None
+        found = find_dataset(client, target)[1]  # by the target's project name or id
         if found is None:
             raise dg.Failure(f"{name}: dataset {target.dataset_name!r} does not exist yet; materialize {upstream.to_user_string()} first")
         version = latest_dataset_version(client, found["id"]) or "0"
