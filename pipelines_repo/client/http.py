@@ -752,9 +752,7 @@ class BraintrustClient:
         return self._decode(response, endpoint)
 
     def _post_json(self, path: str, payload: Any, *, endpoint: str, what: str | None = None) -> dict:
-        self._ensure_login()
-        response = self._send("POST", f"{self._api_url}{path}", endpoint=endpoint, json_body=payload, what=what)
-        return self._decode(response, endpoint)
+        return self._request_json("POST", path, payload, endpoint=endpoint, what=what)
 
     def _request_json(self, method: str, path: str, payload: Any, *, endpoint: str, what: str | None = None) -> dict:
         self._ensure_login()

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..engine.xact import xact_before, xact_second
+from ..engine.xact import xact_before
 
-__all__ = ["XactRange", "xact_before", "xact_range", "xact_second"]
+__all__ = ["XactRange", "xact_range"]
 
 @dataclass(frozen=True)
 class XactRange:
@@ -28,9 +28,6 @@ class XactRange:
     def filter_sql(self) -> str:
         """The BTQL/SQL filter selecting the range (``_xact_id`` compares as an integer)."""
         return f"_xact_id > {self.after} AND _xact_id <= {self.through}"
-
-    def contains(self, xact_id: int | str) -> bool:
-        return self.after < int(xact_id) <= self.through
 
 
 def xact_range(start: datetime, end: datetime) -> XactRange:

@@ -52,7 +52,7 @@ def archive_day(
     else:
         source, stem = DatasetSource(target.object_id, filter_sql=window.btql()), f"rows-{target.object_id}"
     sink = open_sink(day_folder(archive, target.project_id, day))
-    ext = "jsonl" if archive.format == "jsonl" else archive.format
+    ext = archive.format
     result = export(client, source, sink, fmt=archive.format, file_name=f"{stem}-{stamp}.{ext}")
     manifest = {
         "version": MANIFEST_VERSION, "policy": policy_name, "object_type": target.object_type,

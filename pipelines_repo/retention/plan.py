@@ -21,7 +21,7 @@ from typing import Any
 
 from ..client import BraintrustClient
 from ..engine.btql import btql_pages, dataset_from, experiment_from, ident, project_logs_from
-from ..engine.window import TimeWindow, format_timestamp, parse_timestamp
+from ..engine.window import TimeWindow, parse_timestamp
 from .guard import HarvestSource, hold_reasons
 from .spec import RetentionPolicySpec
 
@@ -104,10 +104,6 @@ class TargetPlan:
     target: Target
     cutoff: datetime
     days: list[DayPlan]
-
-    @property
-    def to_delete(self) -> list[DayPlan]:
-        return [d for d in self.days if not d.held_back]
 
     @property
     def held(self) -> list[DayPlan]:

@@ -17,8 +17,6 @@ declaring file; URLs (``s3://``, ``gs://``, ``az://``, ``file://``) are kept as 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -72,10 +70,6 @@ class RetentionPolicySpec(BaseModel):
     def braintrust_config(self) -> dict[str, Any]:
         """The ``config`` of Braintrust's retention automation."""
         return {"event_type": "retention", "object_type": self.object_type, "retention_days": self.retention_days}
-
-    def fingerprint(self) -> str:
-        body = self.model_dump(mode="json", exclude={"file"})
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _fail(cause: str, fix: str, declared_in: Path | None) -> DeclarationError:

@@ -28,7 +28,7 @@ def parse_parent(text: str) -> Parent:
     value = value.strip()
     if sep and kind == "experiment_id":
         raise OtlpError(
-            "x-bt-parent experiment_id: the local data plane has no experiments; "
+            "x-bt-parent experiment_id: the local plane ingests OTLP traces into project logs, no experiments; "
             "log the trace to a project with project_id:<id> or project_name:<name>"
         )
     if sep and kind in ("project_id", "project_name") and value:
