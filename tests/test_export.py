@@ -113,7 +113,7 @@ def test_jsonl_gzip_and_split_files(seeded, env, s3_server, capsys):  # noqa: F8
     lines = [json.loads(line) for p in result["paths"] for line in
              gzip.decompress(bytes(obstore.get(s3_server.store(bucket), p.split("/", 3)[3]).bytes())).splitlines()]
     assert sorted(r["id"] for r in lines) == sorted(r["id"] for r in DATASET_ROWS)
-    assert all("comments" in r or True for r in lines) and all(r["tags"] for r in lines)
+    assert all(r["tags"] for r in lines)
 
 
 def test_csv_columns(seeded, env, capsys):
@@ -219,11 +219,22 @@ def test_no_overwrite_is_conditional(seeded, env, s3_server, capsys):  # noqa: F
 
 
 def test_dataset_at_version_and_snapshot(seeded, env, capsys, served_plane):
-    first = run(capsys, "datasets", "versions", "cases", "--project", PROJECT)["versions"][0]["xact_id"]
-    run(capsys, "datasets", "snapshots", "create", "--project", PROJECT, "--dataset", "cases", "v1") if False else None
-    result = run(capsys, "export", "dataset", "--project", PROJECT, "--dataset", "cases", "--version", str(first),
-                 "--filter", "tags INCLUDES 'batch-0'", "--out", str(env / "v.jsonl"))
-    assert result["rows"] == len([r for r in DATASET_ROWS if "batch-0" in r["tags"]])
+    source = env / "pinned.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in DATASET_ROWS))
+    run(capsys, "datasets", "upload", str(source), "--project", PROJECT, "--dataset", "pinned")
+    first = run(capsys, "datasets", "versions", "pinned", "--project", PROJECT)["versions"][-1]["xact_id"]
+    run(capsys, "datasets", "snapshots", "create", "pinned", "--project", PROJECT, "--name", "v1")
+    later = env / "later.jsonl"  # a row written after the pinned version
+    later.write_text(json.dumps({"id": "late-row", "input": {"q": "late"}, "tags": ["batch-0"]}) + "\n")
+    run(capsys, "datasets", "upload", str(later), "--project", PROJECT, "--dataset", "pinned")
+    pinned = len([r for r in DATASET_ROWS if "batch-0" in r["tags"]])
+    for flag, value in (("--version", str(first)), ("--snapshot", "v1")):
+        result = run(capsys, "export", "dataset", "--project", PROJECT, "--dataset", "pinned", flag, value,
+                     "--filter", "tags INCLUDES 'batch-0'", "--out", str(env / f"v{flag}.jsonl"))
+        assert result["rows"] == pinned, flag
+    head = run(capsys, "export", "dataset", "--project", PROJECT, "--dataset", "pinned",
+               "--filter", "tags INCLUDES 'batch-0'", "--out", str(env / "head.jsonl"))
+    assert head["rows"] == pinned + 1
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet"])

@@ -363,8 +363,7 @@ def test_automation_sync_creates_updates_and_reports_drift() -> None:
 def test_apply_braintrust_against_the_local_automation_routes(
     plane: tuple[Path, str], tmp_path: Path, instance: dg.DagsterInstance,
 ) -> None:
-    """Runs once the local plane serves /v1/project_automation (another branch adds the routes)."""
-    pytest.importorskip("pipelines_repo.local.routes.automations")
+    """Against the local plane's /v1/project_automation routes."""
     db, project_id = plane
     folder = tmp_path / "pipelines"
     write_pipeline(folder, "retention.py", POLICY.format(project=PROJECT, extra=', apply="braintrust"'))

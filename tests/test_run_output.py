@@ -101,6 +101,12 @@ def test_span_scope_with_a_span_type_takes_only_spans_of_that_type(served_plane,
                                     option="'llm'"), "span-typed")
     got = rows(served_plane, "span-typed")
     assert len(got) == 4 and all("run_output" not in r["metadata"] for r in got)
+    # and spans of that type do keep theirs
+    run(tmp_path, SPAN_SCOPE.format(name="span-typed-llm", project=PROJECT, filter="span_attributes.name = 'respond'",
+                                    option="'llm'"), "span-typed-llm")
+    by_root = {r["metadata"]["root_span_id"]: r["metadata"] for r in rows(served_plane, "span-typed-llm")}
+    assert {root: meta["run_output"] for root, meta in by_root.items()} == {
+        root: trace["children"]["respond"]["output"] for root, trace in logged.items()}
 
 
 def test_trace_scope_takes_the_root_output_or_the_last_span_with_one(served_plane, logged, tmp_path) -> None:
@@ -162,6 +168,7 @@ def test_upload_mapping_can_target_run_output_and_it_survives_a_reupload(served_
             "--expected", "answer", "--metadata", "model_said", "--json"]
     assert cli(args) == 0
     capsys.readouterr()
+    assert {r["input"]: r["metadata"] for r in rows(served_plane, name)} == {"q1": {"model_said": "m1"}, "q2": {"model_said": "m2"}}
     (tmp_path / "map.yaml").write_text("columns:\n  question: input\n  answer: expected\n  model_said: {to: metadata.run_output}\n")
     assert cli(["datasets", "upload", str(path), "--project", PROJECT, "--dataset", name + "-ro", "--map", str(tmp_path / "map.yaml"), "--json"]) == 0
     got = {r["input"]: r for r in rows(served_plane, name + "-ro")}
