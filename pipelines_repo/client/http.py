@@ -345,18 +345,27 @@ class BraintrustClient:
             payload["org_name"] = self.org_name
         return self._post_json("/v1/project", payload, endpoint="POST /v1/project")
 
-    def list_projects(self) -> list[dict]:
-        """Every project of the org (``GET /v1/project``, paged with ``starting_after``)."""
-        out: list[dict] = []
-        params: dict[str, Any] = {"limit": 100}
+    def _list_all(self, path: str, params: dict[str, Any] | None = None, *, page_size: int = 100) -> list[dict]:
+        """Every object of a ``/v1`` list route, paged with ``limit`` / ``starting_after`` (newest first).
+
+        Stops on a short page, and on a page that repeats an id (a server that ignores the cursor)."""
+        params = {**(params or {}), "limit": page_size}
         if self.org_name:
             params["org_name"] = self.org_name
+        out: list[dict] = []
+        seen: set[str] = set()
         while True:
-            page = self._get_json("/v1/project", endpoint="GET /v1/project", params=params).get("objects") or []
-            out.extend(page)
-            if len(page) < params["limit"] or not page[-1].get("id"):
+            page = self._get_json(path, endpoint=f"GET {path}", params=params).get("objects") or []
+            fresh = [obj for obj in page if obj.get("id") not in seen]
+            out.extend(fresh)
+            seen.update(obj.get("id") for obj in fresh)
+            if len(page) != page_size or len(fresh) < len(page) or not page[-1].get("id"):
                 return out
             params["starting_after"] = page[-1]["id"]
+
+    def list_projects(self) -> list[dict]:
+        """Every project of the org (``GET /v1/project``, paged)."""
+        return self._list_all("/v1/project")
 
     # -- project automations -----------------------------------------------------------------
 
@@ -367,10 +376,7 @@ class BraintrustClient:
             params["project_id"] = project_id
         if name:
             params["project_automation_name"] = name
-        if self.org_name:
-            params["org_name"] = self.org_name
-        body = self._get_json("/v1/project_automation", endpoint="GET /v1/project_automation", params=params)
-        found = body.get("objects") or []
+        found = self._list_all("/v1/project_automation", params)
         # Filter again: a server that ignores a parameter must not hand us another project's automation.
         return [a for a in found if (not project_id or a.get("project_id") == project_id) and (not name or a.get("name") == name)]
 
@@ -414,10 +420,7 @@ class BraintrustClient:
         params = {"project_id": project_id}
         if name is not None:
             params["experiment_name"] = name
-        if self.org_name:
-            params["org_name"] = self.org_name
-        body = self._get_json("/v1/experiment", endpoint="GET /v1/experiment", params=params)
-        return [e for e in body.get("objects") or [] if e.get("project_id", project_id) == project_id]
+        return [e for e in self._list_all("/v1/experiment", params) if e.get("project_id", project_id) == project_id]
 
     def find_experiment(self, project_id: str, name: str) -> dict | None:
         """The experiment named ``name`` in the project, or None."""
@@ -473,11 +476,8 @@ class BraintrustClient:
         )
 
     def list_datasets(self, project_id: str) -> list[dict]:
-        """Every dataset of the project (``GET /v1/dataset?project_id=``), newest first."""
-        params = {"project_id": project_id}
-        if self.org_name:
-            params["org_name"] = self.org_name
-        return self._get_json("/v1/dataset", endpoint="GET /v1/dataset", params=params).get("objects") or []
+        """Every dataset of the project (``GET /v1/dataset?project_id=``, paged), newest first."""
+        return self._list_all("/v1/dataset", {"project_id": project_id})
 
     def replace_dataset_metadata(self, dataset_id: str, metadata: Mapping[str, Any]) -> dict:
         """``PATCH /v1/dataset/{id}`` with ``{"metadata": ...}``. Braintrust deep-merges object fields

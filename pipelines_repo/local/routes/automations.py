@@ -23,7 +23,7 @@ async def automation_replace(request: Request) -> Response:
 async def automation_list(request: Request) -> Response:
     q, args = request.query_params, list_args(request)
     objects = await run(request, store_of(request).list_automations, project_id=q.get("project_id"),
-                        name=q.get("project_automation_name"), ids=args["ids"], limit=args["limit"])
+                        name=q.get("project_automation_name"), **args)
     return JSONResponse({"objects": objects})
 
 

@@ -29,7 +29,7 @@ async def experiment_list(request: Request) -> Response:
     args = list_args(request)
     objects = await run(
         request, store_of(request).list_experiments, name=q.get("experiment_name"), project_id=q.get("project_id"),
-        project_name=q.get("project_name"), ids=args["ids"], limit=args["limit"],
+        project_name=q.get("project_name"), **args,
     )
     return JSONResponse({"objects": objects})
 

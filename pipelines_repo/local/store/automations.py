@@ -75,7 +75,8 @@ class Automations(Objects):
         return _automation(row)
 
     def list_automations(self, *, project_id: str | None = None, name: str | None = None, ids: list[str] | None = None,
-                         limit: int | None = None) -> list[dict[str, Any]]:
+                         limit: int | None = None, starting_after: str | None = None,
+                         ending_before: str | None = None) -> list[dict[str, Any]]:
         """Newest first."""
         where, params = [], []
         for column, value in (("project_id", project_id), ("name", name)):
@@ -85,8 +86,12 @@ class Automations(Objects):
         if ids:
             where.append(f"id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
+        for op, cursor in (("<", starting_after), (">", ending_before)):  # keyset paging, newest first
+            if cursor:
+                where.append(f"rowid {op} (SELECT rowid FROM automations WHERE id = ?)")
+                params.append(cursor)
         sql = f"SELECT {_COLUMNS} FROM automations" + (f" WHERE {' AND '.join(where)}" if where else "")
-        sql += " ORDER BY created DESC, rowid DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        sql += " ORDER BY rowid DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return [_automation(r) for r in self._automations_conn().execute(sql, params)]
 
     def patch_automation(self, automation_id: str, patch: dict[str, Any]) -> dict[str, Any]:

@@ -64,7 +64,8 @@ class Experiments(Objects):
 
     def list_experiments(
         self, *, name: str | None = None, project_id: str | None = None, project_name: str | None = None,
-        ids: list[str] | None = None, limit: int | None = None, **_: Any,
+        ids: list[str] | None = None, limit: int | None = None,
+        starting_after: str | None = None, ending_before: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first."""
         conds, params = ["1=1"], []
@@ -80,6 +81,12 @@ class Experiments(Objects):
         if ids:
             conds.append(f"o.id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
+        if starting_after:  # keyset paging like the other list routes (newest first, by pk)
+            conds.append("o.pk < (SELECT pk FROM objects WHERE id = ?)")
+            params.append(starting_after)
+        if ending_before:
+            conds.append("o.pk > (SELECT pk FROM objects WHERE id = ?)")
+            params.append(ending_before)
         tail = "ORDER BY o.pk DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return self._select_experiments(" AND ".join(conds), params, tail)
 
