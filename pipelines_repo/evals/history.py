@@ -28,9 +28,11 @@ def _trace_scores(spans: list[dict[str, Any]]) -> dict[str, float]:
 def dataset_runs(client: BraintrustClient, dataset_id: str, *, row_id: str | None = None) -> list[dict[str, Any]]:
     """One entry per experiment that evaluated the dataset (oldest first): name, id, dataset version,
     the number of its cases from the dataset, and with `row_id` that row's scores (per case)."""
-    experiments = client._get_json("/v1/experiment", endpoint="GET /v1/experiment")["objects"]  # noqa: SLF001
+    experiments = client._list_all("/v1/experiment")  # noqa: SLF001 - every page, org-wide
     out = []
     for exp in reversed(experiments):
+        if exp.get("dataset_id") not in (None, dataset_id):
+            continue  # the SDK records the dataset an experiment evaluated: skip the query for others
         where = f"origin.object_id = {_quote(dataset_id)}" + (f" AND origin.id = {_quote(row_id)}" if row_id else "")
         sql = f"SELECT * FROM experiment({_quote(exp['id'])}, shape => 'traces') WHERE {where} LIMIT 1000"
         spans = client.btql(sql)["data"]
