@@ -549,7 +549,8 @@ class _Spool:
             with open(path, "w", encoding="utf-8") as handle:
                 for index, row in enumerate(rows):
                     handle.write(compact_json(preparer.prepare(row, index)) + "\n")
-            screened = screen_file(path, check, allow_deletes=allow_deletes, out=quarantine)
+            # the spool is deleted after the push: quarantine names the row's place in the stream
+            screened = screen_file(path, check, allow_deletes=allow_deletes, out=quarantine, place="row")
             enforce_max_invalid([screened], policy.max_invalid)
         except BaseException:
             path.unlink(missing_ok=True)

@@ -98,9 +98,11 @@ def screen_file(
     *,
     allow_deletes: bool = False,
     out: str | os.PathLike[str] | None = None,
+    place: str | None = None,
 ) -> Screened:
     """Check every row of a push input (ids assigned as the push assigns them); rows the push
-    itself rejects are left to its validation (and the ``rows_valid`` check)."""
+    itself rejects are left to its validation (and the ``rows_valid`` check). Quarantined rows
+    are placed as ``<file> line N``, or ``<place> N`` for a scratch file the user never sees."""
     path = Path(path)
     result = Screened(path, Path(out) if out is not None else quarantine_path_for(path))
     quarantine = Quarantine(result.quarantine_path)
@@ -116,7 +118,7 @@ def screen_file(
             errors = check(row)
             if errors:
                 result.items.add(item)
-                quarantine.add(f"{os.fspath(path)} line {line}", row, errors)
+                quarantine.add(f"{place} {item}" if place else f"{os.fspath(path)} line {line}", row, errors)
     except JsonlError:
         pass  # an unreadable file fails the push's own validation
     finally:
