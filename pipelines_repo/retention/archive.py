@@ -16,7 +16,6 @@ local (or ``file://``) archive.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import BraintrustClient
+from ..datasets.readers import read_records
 from ..engine.window import format_timestamp
 from ..export import DatasetSource, ExperimentSource, SpanSource, export, open_sink
 from .plan import Target, day_window
@@ -69,24 +69,9 @@ def archive_day(
 
 
 def _rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
-    if fmt.startswith("jsonl"):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-            for line in handle:
-                if line.strip():
-                    yield json.loads(line)
-    elif fmt == "json":
-        yield from json.loads(path.read_text(encoding="utf-8"))
-    elif fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        for record in pq.read_table(path).to_pylist():
-            yield record
-    else:  # csv: ids are plain columns
-        import csv
-
-        with path.open(newline="", encoding="utf-8") as handle:
-            yield from csv.DictReader(handle)
+    """An archive file's rows, streamed by the datasets room's readers (Parquet JSON columns decoded)."""
+    for record in read_records(path, fmt):
+        yield record.values
 
 
 def resolve_span(archive: ArchiveSpec, project_id: str, span_id: str) -> dict[str, Any] | None:

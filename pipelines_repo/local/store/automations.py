@@ -32,12 +32,9 @@ def _automation(row: tuple) -> dict[str, Any]:
 
 
 class Automations(Objects):
-    def _automations_conn(self):
-        conn = self._conn()
-        if not getattr(self, "_automations_ready", False):
-            conn.executescript(_SCHEMA)
-            self._automations_ready = True
-        return conn
+    def __init__(self, path: Any):
+        super().__init__(path)
+        self._conn().executescript(_SCHEMA)  # a plane file from before automations gets the table too
 
     def _validated(self, body: dict[str, Any]) -> tuple[str, str, str | None, str]:
         project_id, name, config = body.get("project_id"), body.get("name"), body.get("config")
@@ -55,7 +52,6 @@ class Automations(Objects):
 
     def create_automation(self, body: dict[str, Any], *, replace: bool = False) -> dict[str, Any]:
         project_id, name, description, config = self._validated(body)
-        self._automations_conn()
         with self._write() as conn:
             found = conn.execute(f"SELECT {_COLUMNS} FROM automations WHERE project_id=? AND name=?", (project_id, name)).fetchone()
             if found is not None and not replace:
@@ -69,7 +65,7 @@ class Automations(Objects):
         return self.get_automation(oid)
 
     def get_automation(self, automation_id: str) -> dict[str, Any]:
-        row = self._automations_conn().execute(f"SELECT {_COLUMNS} FROM automations WHERE id=?", (automation_id,)).fetchone()
+        row = self._conn().execute(f"SELECT {_COLUMNS} FROM automations WHERE id=?", (automation_id,)).fetchone()
         if row is None:
             raise NotFound(f"project_automation {automation_id!r} not found: list them with GET /v1/project_automation?project_id=")
         return _automation(row)
@@ -92,7 +88,7 @@ class Automations(Objects):
                 params.append(cursor)
         sql = f"SELECT {_COLUMNS} FROM automations" + (f" WHERE {' AND '.join(where)}" if where else "")
         sql += " ORDER BY rowid DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
-        return [_automation(r) for r in self._automations_conn().execute(sql, params)]
+        return [_automation(r) for r in self._conn().execute(sql, params)]
 
     def patch_automation(self, automation_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         current = self.get_automation(automation_id)
