@@ -112,18 +112,28 @@ class Reads(Objects):
         op = "<" if descending else ">"
         source = "rows r"
         lower, upper = query.filter.created_range if query.filter is not None else (None, None)
+        cur = decode_cursor(query.cursor) if query.cursor else None
         if col == "r.pagination_key" and (lower or upper):
-            # The created range as a key range: each page is one seek in the key index.
-            if lower:
-                conds.append("r.pagination_key >= ?")
-                params.append(key_bound(lower))
-            if upper:
-                conds.append("r.pagination_key < ?")
-                params.append(key_bound(upper) + "~")  # past every key created at `upper`
+            # The created range as a key range: each page is one seek in the key index. The
+            # cursor is folded into the bound on its side, because SQLite seeks on one bound per
+            # side and filters by the other: with both, every page scanned the window from its
+            # edge down to the cursor (pages grew slower with their offset).
+            low = (key_bound(lower), ">=") if lower else None
+            high = (key_bound(upper) + "~", "<") if upper else None  # past every key created at `upper`
+            if cur is not None:
+                at_cursor = (cur.get("k"), op)
+                if descending:
+                    high = at_cursor if high is None or at_cursor[0] <= high[0] else high
+                else:
+                    low = at_cursor if low is None or at_cursor[0] >= low[0] else low
+                cur = None
+            for bound in (low, high):
+                if bound is not None:
+                    conds.append(f"r.pagination_key {bound[1]} ?")
+                    params.append(bound[0])
             if version is None:
                 source = "rows r INDEXED BY rows_head_page"
-        if query.cursor:
-            cur = decode_cursor(query.cursor)
+        if cur is not None:
             if col == "r.pagination_key":
                 conds.append(f"r.pagination_key {op} ?")
                 params.append(cur.get("k"))
