@@ -164,3 +164,35 @@ def test_row_json_bytes_and_batches():
     size = len(row_json_bytes(rows[0])) + 1
     assert [len(b) for b in iter_batches(rows, max_rows=100, max_bytes=size * 3)] == [3, 3, 3, 1]
     assert [len(b) for b in iter_batches(rows[:2], max_rows=100, max_bytes=1)] == [1, 1]
+
+
+@pytest.mark.parametrize("row", [
+    {"id": "a", "input": {"q": "héllo ✓", "n": [1, 2.5, None]}, "expected": "x", "metadata": {"b": 1, "a": {"z": 0}},
+     "tags": ["t"], "origin": {"id": "s", "object_type": "project_logs"}},
+    {"id": "b", "input": 1, "expected": None},  # the push drops the None field: encoded afresh
+    {"input": 2},  # the push fills in an id: encoded afresh
+])
+def test_a_checked_row_is_sent_as_exactly_the_json_a_fresh_encode_gives(row):
+    from pipelines_repo.engine.push import _known_json
+    from pipelines_repo.engine.rows import EncodedRow, RowPreparer, check_row, row_json_bytes
+
+    problems, text = check_row(row)
+    assert problems == [] and text is not None
+    checked = EncodedRow(row, text)
+    assert checked == row
+    out = RowPreparer(prevalidated=True).prepare(checked, 0)
+    out["dataset_id"] = "ds-1"
+    known = _known_json(checked, out)
+    reusable = all(v is not None for v in row.values()) and "id" in row
+    assert (known is not None) == reusable
+    if known is not None:
+        assert known == row_json_bytes(out)
+
+
+def test_check_row_gives_no_text_for_a_row_it_rejects():
+    from pipelines_repo.engine.rows import check_row
+
+    problems, text = check_row({"id": "a", "input": float("nan")})
+    assert problems and "JSON-serializable" in problems[0] and text is None
+    problems, text = check_row({"id": "a", "output": 1})
+    assert problems and text is None

@@ -451,3 +451,38 @@ def test_a_transform_that_turns_slow_goes_back_to_the_pool():
     rows = list(transform_items(make_spec(sometimes_slow), (span_item(i) for i in range(140)), max_concurrency=4))
     assert [r["input"] for r in rows] == list(range(140))
     assert consumer in threads[32:100] and threads[-1] != consumer
+
+
+def test_a_trace_is_built_only_for_transforms_that_take_one():
+    built = []
+
+    def counting_factory(item):
+        built.append(item.ref["id"])
+        return make_trace_factory()(item)
+
+    def no_trace(input, output):
+        return {"input": input, "expected": output}
+
+    def with_trace(input, trace):
+        return {"input": input, "metadata": {"root": trace.get_configuration()["root_span_id"]}}
+
+    def with_kwargs(input, **rest):
+        return {"input": input, "metadata": {"keys": sorted(rest)}}
+
+    items = [span_item(i) for i in range(3)]
+    rows = list(transform_items(make_spec(no_trace), items, trace_factory=counting_factory))
+    assert [r["expected"] for r in rows] == [0, 10, 20] and built == []
+    rows = list(transform_items(make_spec(with_trace), items, trace_factory=counting_factory))
+    assert [r["metadata"]["root"] for r in rows] == ["root"] * 3 and built == ["s0", "s1", "s2"]
+    built.clear()
+    rows = list(transform_items(make_spec(with_kwargs), items, trace_factory=counting_factory))
+    assert rows[0]["metadata"]["keys"] == ["expected", "id", "metadata", "output", "trace"] and len(built) == 3
+
+
+def test_a_ref_without_a_root_span_id_is_an_item_error_even_when_no_trace_is_needed(tmp_path):
+    item = TransformItem(ref={"id": "x", "origin": origin("x")}, span={"id": "x", "input": 1})
+    stream = transform_items(make_spec(lambda input: {"input": input}), [item, span_item(1)],
+                             on_error="skip", errors_path=tmp_path / "errors.jsonl")
+    assert [r["input"] for r in stream] == [1]
+    (line,) = [json.loads(x) for x in (tmp_path / "errors.jsonl").read_text().splitlines()]
+    assert "missing root_span_id" in line["error"]

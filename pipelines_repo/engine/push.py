@@ -64,6 +64,7 @@ from .delta import ChangeCounts, ChangeFilter
 from .errors import PipelineError
 from .jsonl import (
     JsonlError,
+    canonical_json,
     compact_json,
     read_json,
     read_jsonl_numbered,
@@ -285,12 +286,13 @@ class _Batch:
 
 
 def _batches(
-    rows: Iterable[tuple[dict[str, Any], int, int, int]], *, max_rows: int, max_bytes: int
+    rows: Iterable[tuple[dict[str, Any], int, int, int, bytes | None]], *, max_rows: int, max_bytes: int
 ) -> Iterator[_Batch]:
-    """Group ``(row, source, end_item, end_line)`` into batches of <= max_rows rows and <= max_bytes."""
+    """Group ``(row, source, end_item, end_line, its JSON or None)`` into batches of <= max_rows
+    rows and <= max_bytes."""
     batch = _Batch(0, [], 0, {}, {}, {})
-    for row, source, item, line in rows:
-        encoded = row_json_bytes(row)
+    for row, source, item, line, known in rows:
+        encoded = known if known is not None else row_json_bytes(row)
         row_size = len(encoded) + 1
         if batch.rows and (len(batch.rows) >= max_rows or batch.nbytes + row_size > max_bytes):
             yield batch
@@ -331,6 +333,16 @@ def _compared(batches: Iterable[_Batch], differ: ChangeFilter | None) -> Iterato
                 kept.counts[source] = kept.counts.get(source, 0) + 1
                 kept.sizes[source] = kept.sizes.get(source, 0) + size
         yield kept
+
+
+def _known_json(row: Any, out: dict[str, Any]) -> bytes | None:
+    """``out``'s :func:`row_json_bytes` without encoding it, when ``row`` is a checked row whose
+    text it carries and ``out`` is that row plus its ``dataset_id`` (nothing dropped, no id
+    filled in): ``dataset_id`` sorts before every dataset field, so the text is spliced in."""
+    text = getattr(row, "canonical", None)
+    if text is None or len(text) < 3 or len(out) != len(row) + 1 or out.get("id") is not row.get("id"):
+        return None
+    return ('{"dataset_id":' + canonical_json(out["dataset_id"]) + "," + text[1:]).encode("utf-8")
 
 
 def _send(client: BraintrustClient, batch: _Batch) -> None:
@@ -495,11 +507,11 @@ def push_rows(
         spool = _Spool.of(rows, session.check, policy, allow_deletes)
         rows = spool.rows()
 
-    def prepared() -> Iterator[tuple[dict[str, Any], int, int, int]]:
+    def prepared() -> Iterator[tuple[dict[str, Any], int, int, int, bytes | None]]:
         for index, row in enumerate(rows):
             out = dict(row) if policy.trusted else preparer.prepare(row, index)
             out["dataset_id"] = dataset_id
-            yield out, 0, index + 1, index + 1
+            yield out, 0, index + 1, index + 1, _known_json(row, out)
 
     def commit(batch: _Batch) -> None:
         tally.add(batch)
@@ -774,7 +786,7 @@ def push_files(
     run = _Tally()
 
     # Pass 2: re-prepare every row (same ids and duplicate checks as pass 1), upload the rest.
-    def prepared() -> Iterator[tuple[dict[str, Any], int, int, int]]:
+    def prepared() -> Iterator[tuple[dict[str, Any], int, int, int, bytes | None]]:
         for source, f in pending:
             preparer = RowPreparer(allow_deletes=allow_deletes)
             for value, item, line in _iter_file_rows(f.path):
@@ -782,7 +794,7 @@ def push_files(
                 if item <= f.skip or (f.screened is not None and item in f.screened.items):
                     continue
                 out["dataset_id"] = dataset_id
-                yield out, source, item, line
+                yield out, source, item, line, None
 
     def commit(batch: _Batch) -> None:
         run.add(batch)

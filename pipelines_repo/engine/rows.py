@@ -37,9 +37,11 @@ __all__ = [
     "NOT_OBJECT_ROW",
     "ROW_ID_NAMESPACE",
     "DuplicateRowIdError",
+    "EncodedRow",
     "RowPreparer",
     "RowValidationError",
     "TransformRowError",
+    "check_row",
     "iter_batches",
     "normalize_result",
     "prepare_rows",
@@ -165,10 +167,27 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+class EncodedRow(dict):
+    """A checked row that carries its :func:`canonical_json` text (``canonical``), so the push
+    that sends it need not encode it again. It is a plain dict otherwise."""
+
+    __slots__ = ("canonical",)
+
+    def __init__(self, row: Mapping[str, Any], canonical: str | None):
+        super().__init__(row)
+        self.canonical = canonical
+
+
 def validate_row(row: Any) -> list[str]:
     """Problems with one row as a dataset row (empty when valid). Each names the field and the fix."""
+    return check_row(row)[0]
+
+
+def check_row(row: Any) -> tuple[list[str], str | None]:
+    """:func:`validate_row`'s problems, and the row's :func:`canonical_json` text when valid
+    (encoding it is how serializability is checked, so the text comes for free)."""
     if not isinstance(row, Mapping):
-        return [f"row must be a JSON object (got {_type_name(row)}); return a dict from the transform"]
+        return [f"row must be a JSON object (got {_type_name(row)}); return a dict from the transform"], None
     errors: list[str] = []
     for key in row:
         if key in ALLOWED_ROW_FIELDS:
@@ -219,14 +238,12 @@ def validate_row(row: Any) -> list[str]:
     origin = row.get("origin")
     if origin is not None and not isinstance(origin, Mapping):
         errors.append(f"field 'origin' must be an object (got {_type_name(origin)}); omit it to keep the source origin")
-    if not errors:
-        try:
-            canonical_json(row)
-        except (TypeError, ValueError) as exc:
-            errors.append(
-                f"row is not JSON-serializable ({exc}); return only str, number, bool, None, list and dict values"
-            )
-    return errors
+    if errors:
+        return errors, None
+    try:
+        return errors, canonical_json(row)
+    except (TypeError, ValueError) as exc:
+        return [f"row is not JSON-serializable ({exc}); return only str, number, bool, None, list and dict values"], None
 
 
 def row_json_bytes(row: Any) -> bytes:

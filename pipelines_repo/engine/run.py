@@ -197,7 +197,7 @@ def _stream(
             max_workers=push_workers,
             on_progress=report_push(progress),
             policy=policy or PushPolicy.for_pipeline(spec),
-            prevalidated=row_hook is None,  # the transform stream validated every row it yields
+            prevalidated=True,  # the transform stream validated every row it yields (a row hook only counts them)
         )
     finally:
         rows.close()

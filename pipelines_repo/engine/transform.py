@@ -46,7 +46,7 @@ from typing import IO, Any, Literal
 from .errors import FatalTransformError, PipelineError
 from .items import TransformItem
 from .jsonl import canonical_json
-from .rows import RowValidationError, normalize_result, ref_fallback_id, validate_row
+from .rows import EncodedRow, RowValidationError, check_row, normalize_result, ref_fallback_id
 from .run_output import attach_run_output, choose_span
 from .spec import PipelineSpec
 from .trace import FetchTrace, PipelineTrace, TraceCache
@@ -68,6 +68,11 @@ _OWN_FILES = frozenset({os.path.abspath(__file__)})
 _STDLIB_DIRS = tuple(
     os.path.dirname(os.path.abspath(module.__file__)) + os.sep for module in (asyncio, concurrent.futures)
 )
+
+
+# What a transform is offered (bt's runner): span scope, and trace scope (no span of its own).
+_SPAN_KEYS = ("input", "output", "expected", "metadata", "trace", "id")
+_TRACE_KEYS = ("input", "output", "expected", "metadata", "trace")
 
 
 class TransformError(PipelineError, RuntimeError):
@@ -162,17 +167,36 @@ def make_trace_factory(
     return factory
 
 
-def call_args(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-    """Filter ``kwargs`` for ``fn`` like the SDK's ``call_user_fn`` (see module doc).
+@dataclass(frozen=True)
+class CallPlan:
+    """How one transform takes arguments offered under ``keys``: worked out once per transform
+    and key set (:func:`plan_call`), applied to each item's values (:meth:`args`)."""
 
-    Returns ``(positional, keyword)``; positional-only parameters are passed positionally.
-    """
-    remaining = dict(kwargs)
+    positional: tuple[tuple[str | None, Any], ...]  # (offered key, or None and the default to pass)
+    keyword: tuple[tuple[str, str], ...]  # (parameter name, offered key)
+    rest: bool  # ``**kwargs`` (or an uninspectable callable) takes every key not used by name
+    used: frozenset[str]
+
+    def takes(self, key: str) -> bool:
+        """Whether the offered ``key`` reaches the transform (so it must be computed)."""
+        return self.rest or key in self.used
+
+    def args(self, kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        positional = [kwargs[key] if key is not None else default for key, default in self.positional]
+        keyword = {name: kwargs[key] for name, key in self.keyword}
+        if self.rest:
+            keyword.update((key, value) for key, value in kwargs.items() if key not in self.used)
+        return positional, keyword
+
+
+def plan_call(fn: Callable[..., Any], keys: tuple[str, ...]) -> CallPlan:
+    """bt's argument matching (see module doc) for arguments offered under ``keys``, in order."""
     parameters = _parameters(fn)
     if parameters is None:
-        return [], remaining
-    positional: list[Any] = []
-    keyword: dict[str, Any] = {}
+        return CallPlan((), (), True, frozenset())
+    remaining = list(keys)
+    positional: list[tuple[str | None, Any]] = []
+    keyword: list[tuple[str, str]] = []
     accepts_kwargs = False
     for name, param in parameters:
         if param.kind is inspect.Parameter.VAR_KEYWORD:
@@ -181,22 +205,30 @@ def call_args(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[list[A
         if param.kind is inspect.Parameter.VAR_POSITIONAL:
             continue
         if name in remaining:
-            value = remaining.pop(name)
+            key = name
         elif param.default is not inspect.Parameter.empty:
             if param.kind is inspect.Parameter.POSITIONAL_ONLY:
-                positional.append(param.default)
+                positional.append((None, param.default))
             continue
         elif remaining:
-            value = remaining.pop(next(iter(remaining)))  # legacy positional fallback
+            key = remaining[0]  # legacy positional fallback: the next unused argument
         else:
             continue
+        remaining.remove(key)
         if param.kind is inspect.Parameter.POSITIONAL_ONLY:
-            positional.append(value)
+            positional.append((key, None))
         else:
-            keyword[name] = value
-    if accepts_kwargs:
-        keyword.update(remaining)
-    return positional, keyword
+            keyword.append((name, key))
+    used = frozenset(key for key, _ in positional if key is not None) | frozenset(key for _, key in keyword)
+    return CallPlan(tuple(positional), tuple(keyword), accepts_kwargs, used)
+
+
+def call_args(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Filter ``kwargs`` for ``fn`` like the SDK's ``call_user_fn`` (see module doc).
+
+    Returns ``(positional, keyword)``; positional-only parameters are passed positionally.
+    """
+    return plan_call(fn, tuple(kwargs)).args(kwargs)
 
 
 @functools.lru_cache(maxsize=256)
@@ -280,7 +312,7 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._transform = spec.transform
         self._run_output = spec.options.run_output
         self._is_async = _is_async_callable(spec.transform)
-        self._pending: deque[tuple[TransformItem, Future[_Outcome]]] = deque()
+        self._pending: deque[tuple[TransformItem, Future[_Outcome] | _Outcome]] = deque()
         self._buffer: deque[dict[str, Any]] = deque()
         self._started = False
         self._closed = False
@@ -291,6 +323,7 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._semaphore: asyncio.Semaphore | None = None
         self._errors_file: IO[str] | None = None
         self._inline = False
+        self._plans: dict[tuple[str, ...], CallPlan] = {}
         self._timing_lock = threading.Lock()
         self._timed_calls = 0
         self._mean_call_seconds = 0.0
@@ -326,8 +359,9 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._closed = True
         loop = self._loop
         if loop is not None and self._thread is not None:
-            for _, future in self._pending:
-                future.cancel()
+            for _, pending in self._pending:
+                if isinstance(pending, Future):
+                    pending.cancel()
 
             async def drain() -> None:
                 tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -393,8 +427,8 @@ class TransformStream(Iterator[dict[str, Any]]):
             if self._is_async:
                 future: Future[_Outcome] = asyncio.run_coroutine_threadsafe(self._run_one(item), self._loop)
             elif self._use_inline():
-                future = Future()
-                future.set_result(self._run_sync(item))
+                self._pending.append((item, self._run_sync(item)))  # done already: no future
+                continue
             else:
                 assert self._pool is not None
                 future = self._pool.submit(self._run_sync, item)
@@ -405,8 +439,8 @@ class TransformStream(Iterator[dict[str, Any]]):
         if not self._pending:
             self.close()
             return
-        item, future = self._pending.popleft()
-        outcome = future.result()
+        item, pending = self._pending.popleft()
+        outcome = pending if isinstance(pending, _Outcome) else pending.result()
         self.stats.candidates += 1
         if outcome.error is None:
             self.stats.rows += len(outcome.rows)
@@ -435,14 +469,29 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._errors_file.flush()
 
     # -- one item ---------------------------------------------------------------------------
-    def _trace(self, item: TransformItem) -> Any:
-        """The trace handed to the transform; a ref without a root span id fails (raised inside
-        the caller's try, so the error policy records or raises it like a transform error)."""
+    def _plan(self, item: TransformItem) -> CallPlan:
+        """The transform's call plan for this kind of item (worked out once per kind)."""
+        keys = _SPAN_KEYS if item.id is not None else _TRACE_KEYS
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plans[keys] = plan_call(self._transform, keys)
+        return plan
+
+    def _trace(self, item: TransformItem, plan: CallPlan) -> Any:
+        """The item's trace, or None when nothing needs one: the transform does not take it, the
+        span came with the ref and run_output has the spans it chooses from. A ref without a
+        root span id fails (raised inside the caller's try, so the error policy records or
+        raises it like a transform error)."""
         if item.root_span_id is None:
             raise ValueError("Discovery ref is missing root_span_id.")
-        return self._trace_factory(item)
+        if item.id is not None:
+            needed = plan.takes("trace") or item.span is None
+        else:
+            needed = plan.takes("trace") or (bool(self._run_output) and not item.spans)
+        return self._trace_factory(item) if needed else None
 
-    def _kwargs(self, item: TransformItem, trace: Any, span: Any) -> dict[str, Any]:
+    @staticmethod
+    def _kwargs(item: TransformItem, trace: Any, span: Any) -> dict[str, Any]:
         if item.id is None:
             return {"input": None, "output": None, "expected": None, "metadata": None, "trace": trace}
         return {
@@ -457,14 +506,17 @@ class TransformStream(Iterator[dict[str, Any]]):
     def _finish(self, item: TransformItem, result: Any, run_span: Any = None) -> list[dict[str, Any]]:
         rows = normalize_result(result, fallback_id=ref_fallback_id(item.ref), origin=item.origin)
         attach_run_output(rows, run_span)
+        checked = []
         for index, row in enumerate(rows):
             if self._validate:
-                problems = validate_row(row)
+                problems, text = check_row(row)
                 if problems:
                     raise RowValidationError(index, row.get("id"), problems)
+                checked.append(EncodedRow(row, text))  # the push sends this text, not a second encode
             else:
                 canonical_json(row)  # rows must at least be writable as JSON
-        return rows
+                checked.append(row)
+        return checked
 
     @staticmethod
     def _failure(exc: Exception) -> _Outcome:
@@ -475,11 +527,12 @@ class TransformStream(Iterator[dict[str, Any]]):
         assert self._semaphore is not None
         async with self._semaphore:
             try:
-                trace = self._trace(item)
+                plan = self._plan(item)
+                trace = self._trace(item, plan)
                 span = item.span
                 if item.id is not None and span is None:
                     span = await _find_source_span(trace, item.id)
-                positional, keyword = call_args(self._transform, self._kwargs(item, trace, span))
+                positional, keyword = plan.args(self._kwargs(item, trace, span))
                 result = self._transform(*positional, **keyword)
                 if inspect.isawaitable(result):
                     result = await result
@@ -496,11 +549,12 @@ class TransformStream(Iterator[dict[str, Any]]):
     # sync transforms: in a pool thread, or inline once measured fast
     def _run_sync(self, item: TransformItem) -> _Outcome:
         try:
-            trace = self._trace(item)
+            plan = self._plan(item)
+            trace = self._trace(item, plan)
             span = item.span
             if item.id is not None and span is None:
                 span = self._on_loop(_find_source_span(trace, item.id))
-            positional, keyword = call_args(self._transform, self._kwargs(item, trace, span))
+            positional, keyword = plan.args(self._kwargs(item, trace, span))
             started = time.perf_counter()
             result = self._transform(*positional, **keyword)
             if inspect.isawaitable(result):
