@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 FLAGGED = """json_type(data, '$."metadata"."flagged"') = 'true'"""
+# trace_llm_calls' source filter `scores.correctness >= 0.7`, read straight from the file
+CORRECT = """json_type(data, '$."scores"."correctness"') IN ('integer', 'real') AND json_extract(data, '$."scores"."correctness"') >= 0.7"""
 
 
 def count_window(db: Path, project_id: str, lo: str, hi: str) -> tuple[int, int]:
@@ -24,6 +26,30 @@ def count_window(db: Path, project_id: str, lo: str, hi: str) -> tuple[int, int]
         (spans,) = conn.execute(f"SELECT count(*) FROM rows WHERE {where}", (obj, lo, hi)).fetchone()
         (flagged,) = conn.execute(f"SELECT count(*) FROM rows WHERE {where} AND {FLAGGED}", (obj, lo, hi)).fetchone()
         return spans, flagged
+    finally:
+        conn.close()
+
+
+# trace_llm_calls keeps a trace only when it has an LLM span
+HAS_LLM_SPAN = """json_extract(data, '$."span_attributes"."type"') = 'llm'"""
+
+
+def count_matching(db: Path, project_id: str, lo: str, hi: str, condition: str, scope: str) -> int:
+    """Head spans in [lo, hi) matching the SQL `condition` (span scope), or their distinct traces
+    that have an LLM span (trace scope): what a pipeline over that window must write."""
+    conn = sqlite3.connect(db)
+    try:
+        (obj,) = conn.execute("SELECT pk FROM objects WHERE kind = 'project' AND id = ?", (project_id,)).fetchone()
+        head = "obj = ? AND head = 1 AND deleted = 0"
+        where = f"{head} AND created >= ? AND created < ? AND {condition}"
+        if scope == "trace":
+            sql = (f"SELECT count(DISTINCT root_span_id) FROM rows WHERE {where} AND root_span_id IN"
+                   f" (SELECT root_span_id FROM rows WHERE {head} AND {HAS_LLM_SPAN})")
+            params: tuple = (obj, lo, hi, obj)
+        else:
+            sql, params = f"SELECT count(*) FROM rows WHERE {where}", (obj, lo, hi)
+        (count,) = conn.execute(sql, params).fetchone()
+        return count
     finally:
         conn.close()
 

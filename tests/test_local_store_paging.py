@@ -131,3 +131,46 @@ def test_a_window_pages_in_either_direction_from_its_cursor(store, direction) ->
             break
     expected = [f"s{i:04d}" for i in range(24 * 2, 24 * 8)]
     assert found == (expected if direction == "asc" else expected[::-1])
+
+
+@pytest.mark.parametrize("field", ["root_span_id", "id"])
+def test_rows_named_by_key_are_found_through_the_key_index_however_big_the_object(tmp_path, field) -> None:
+    """A trace fetch (`root_span_id IN (...)`) or a lookup by id costs the same in a project of
+    500 spans as in one of 5,000 (SQLite VM steps, not timed), and still comes newest first."""
+    import json
+
+    store = LocalStore(tmp_path / "plane.db")
+    project = store.create_project("keyed")
+    wanted = ["t0001", "t0002", "t0003"]
+
+    def spans(lo: int, hi: int) -> list[dict]:
+        return [{"id": f"t{i:04d}", "root_span_id": f"t{i:04d}", "project_id": project["id"], "log_id": "g",
+                 "created": (START + timedelta(minutes=i)).isoformat()} for i in range(lo, hi)]
+
+    def cost() -> tuple[int, list[str]]:
+        conn = store._conn()
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        query = {"select": [{"op": "star"}], "limit": 100,
+                 "filter": {"op": "in", "left": {"op": "ident", "name": [field]}, "right": {"op": "literal", "value": wanted}},
+                 "from": {"op": "function", "name": {"op": "ident", "name": ["project_logs"]},
+                          "args": [{"op": "literal", "value": project["id"]}]}}
+        conn.set_progress_handler(count, 50)
+        try:
+            page = store.query(parse_query(query, now=NOW))
+        finally:
+            conn.set_progress_handler(None, 0)
+        return steps[0], [json.loads(r)["id"] for r in page.rows]
+
+    store.write_rows(spans(0, 500))
+    small, found = cost()
+    assert found == wanted[::-1]
+    for lo in range(500, 5000, 1000):
+        store.write_rows(spans(lo, min(lo + 1000, 5000)))
+    big, found = cost()
+    assert found == wanted[::-1]
+    assert big <= 2 * small + 5, (small, big)

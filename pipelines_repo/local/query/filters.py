@@ -90,6 +90,10 @@ class CompiledFilter:
     # Bounds on `created` (canonical ISO text) implied by the filter's top-level AND: every row
     # that matches has lower <= created <= upper. The store turns them into an index range.
     created_range: tuple[str | None, str | None] = (None, None)
+    # True when a top-level AND term names rows by key (`id` or `root_span_id` = / IN literals):
+    # the store then finds them through that key's index and sorts the few it finds, instead of
+    # walking the sort order's index over the whole object (a trace fetch of 100 roots).
+    keyed: bool = False
 
 
 def compile_filter_text(text: str, *, now: datetime) -> CompiledFilter:
@@ -127,7 +131,7 @@ def compile_node(node: Node, *, now: datetime) -> CompiledFilter:
         raise QueryError(
             f"the filter is too large ({len(pred.params)} values, at most {MAX_PARAMS}); split it into several queries"
         )
-    return CompiledFilter(pred.sql, list(pred.params), _created_range(node, now))
+    return CompiledFilter(pred.sql, list(pred.params), _created_range(node, now), _keyed(node))
 
 
 def _conjuncts(node: Node) -> Iterator[Node]:
@@ -136,6 +140,19 @@ def _conjuncts(node: Node) -> Iterator[Node]:
             yield from _conjuncts(child)
     else:
         yield node
+
+
+_KEY_PATHS = (Path(("id",)), Path(("root_span_id",)))
+
+
+def _keyed(node: Node) -> bool:
+    """Whether a top-level AND term is `id` / `root_span_id` compared (=, IN) with literals."""
+    for term in _conjuncts(node):
+        if isinstance(term, BinOp) and term.op in ("eq", "in"):
+            sides = (term.left, term.right)
+            if any(side in _KEY_PATHS for side in sides) and not all(isinstance(side, Path) for side in sides):
+                return True
+    return False
 
 
 def _created_range(node: Node, now: datetime) -> tuple[str | None, str | None]:
@@ -177,7 +194,8 @@ def and_filters(*filters: CompiledFilter | None) -> CompiledFilter | None:
     lowers = [f.created_range[0] for f in present if f.created_range[0] is not None]
     uppers = [f.created_range[1] for f in present if f.created_range[1] is not None]
     created_range = (max(lowers) if lowers else None, min(uppers) if uppers else None)
-    return CompiledFilter(" AND ".join(f"({f.sql})" for f in present), params, created_range)
+    return CompiledFilter(" AND ".join(f"({f.sql})" for f in present), params, created_range,
+                          any(f.keyed for f in present))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -141,7 +141,10 @@ class Reads(Objects):
                 conds.append(f"({col}, r.pagination_key) {op} (?, ?)")
                 params.extend([cur.get("v"), cur.get("k")])
         direction = "DESC" if descending else "ASC"
-        order = f"{col} {direction}" + ("" if col == "r.pagination_key" else f", r.pagination_key {direction}")
+        # A keyed filter (rows by id or root span id) sorts what it finds: `+` keeps SQLite from
+        # walking the sort column's index over every row of the object instead of the key's index.
+        lead = "+" if query.filter is not None and query.filter.keyed and source == "rows r" else ""
+        order = f"{lead}{col} {direction}" + ("" if col == "r.pagination_key" else f", r.pagination_key {direction}")
         sql = f"SELECT {columns} FROM {source} WHERE {' AND '.join(conds)} ORDER BY {order} LIMIT {limit}"
         rows, last = [], None
         for rec in conn.execute(sql, select_params + params):
