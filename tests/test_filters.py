@@ -242,7 +242,9 @@ def test_path_and_column_mapping_follows_the_contract() -> None:
         "r.created > ?", ["2026-01-01T00:00:00.000000Z"], ("2026-01-01T00:00:00.000000Z", None)
     )
     assert compile_filter_text("_xact_id >= '42'", now=NOW) == CompiledFilter("r.xact_id >= ?", [42])
-    assert compile_filter_text("id = 'a'", now=NOW) == CompiledFilter("r.id = ?", ["a"])
+    assert compile_filter_text("id = 'a'", now=NOW) == CompiledFilter("r.id = ?", ["a"], keyed=True)
+    assert compile_filter_text("root_span_id IN ('a', 'b') AND input = 1", now=NOW).keyed
+    assert not compile_filter_text("id = root_span_id OR id = 'a'", now=NOW).keyed
     assert compile_filter_text("_pagination_key < 'p1'", now=NOW).sql == "r.pagination_key < ?"
     assert compile_filter_text("root_span_id = 'x'", now=NOW).sql == "r.root_span_id = ?"
     assert compile_filter_text("is_root = true", now=NOW) == CompiledFilter("r.is_root = ?", [1])
