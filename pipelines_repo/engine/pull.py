@@ -310,24 +310,34 @@ class PullStream(Iterator[TransformItem]):
 
     # -- trace scope ----------------------------------------------------------------------
     def _trace_pairs(self) -> Iterator[tuple[TransformItem, str | None]]:
+        # Discovery and hydration run one batch of traces ahead in a worker thread, so the next
+        # batch is fetched while this one is transformed and pushed.
+        for batch in read_ahead(self._hydrated_batches()):
+            for item, created in batch:
+                self.stats.refs += 1
+                self.stats.spans += len(item.spans or ())
+                yield item, created
+
+    def _hydrated_batches(self) -> Iterator[list[tuple[TransformItem, str | None]]]:
+        """Discovered roots, hydrated ``MAX_ROOTS_PER_QUERY`` traces a query, a batch at a time."""
         limit = self.limit
         project_id = self.source.project_id
         # Roots found but not yet hydrated, in order: root -> (best discovered row, its created).
         pending: dict[str, list[Any]] = {}
         done = SpillingSet()  # every hydrated root; bounded memory however wide the window
 
-        def flush() -> Iterator[tuple[TransformItem, str | None]]:
+        def flush() -> list[tuple[TransformItem, str | None]]:
             traces = fetch_traces(self.client, project_id, list(pending), counter=self._hydration)
             self._sync_stats()
+            batch = []
             for root, (discovered, created) in pending.items():
                 spans = traces.get(root) or []
-                self.stats.spans += len(spans)
                 chosen = best_origin_span(spans) or discovered
                 ref = {"origin": origin_for(chosen, project_id), "root_span_id": root}
-                self.stats.refs += 1
-                yield TransformItem(ref=ref, spans=spans), created
+                batch.append((TransformItem(ref=ref, spans=spans), created))
             done.update(pending)
             pending.clear()
+            return batch
 
         found = 0
         for page in self._discovery_pages(self.page_size):
@@ -347,11 +357,11 @@ class PullStream(Iterator[TransformItem]):
                 found += 1
                 pending[root] = [row, row.get("created")]
                 if len(pending) >= MAX_ROOTS_PER_QUERY:
-                    yield from flush()
+                    yield flush()
             if limit is not None and found >= limit:
                 break
         if pending:
-            yield from flush()
+            yield flush()
 
 
 def pull_refs(
