@@ -486,3 +486,20 @@ def test_a_ref_without_a_root_span_id_is_an_item_error_even_when_no_trace_is_nee
     assert [r["input"] for r in stream] == [1]
     (line,) = [json.loads(x) for x in (tmp_path / "errors.jsonl").read_text().splitlines()]
     assert "missing root_span_id" in line["error"]
+
+
+def test_a_transform_measured_fast_starts_inline_in_the_next_stream_without_threads():
+    seen: list[str] = []
+
+    def fast(input):
+        seen.append(threading.current_thread().name)
+        return {"input": input}
+
+    list(transform_items(make_spec(fast), (span_item(i) for i in range(100)), max_concurrency=4))
+    seen.clear()
+    before = {t.name for t in threading.enumerate()}
+    stream = transform_items(make_spec(fast), (span_item(i) for i in range(5)), max_concurrency=4)
+    assert [r["input"] for r in stream] == list(range(5))
+    # the next partition's stream runs every call in the consuming thread, starting no pool or loop
+    assert set(seen) == {threading.current_thread().name}
+    assert not {t.name for t in threading.enumerate()} - before

@@ -36,6 +36,7 @@ import os
 import threading
 import time
 import traceback
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -324,9 +325,11 @@ class TransformStream(Iterator[dict[str, Any]]):
         self._errors_file: IO[str] | None = None
         self._inline = False
         self._plans: dict[tuple[str, ...], CallPlan] = {}
+        self._loop_lock = threading.Lock()
         self._timing_lock = threading.Lock()
-        self._timed_calls = 0
-        self._mean_call_seconds = 0.0
+        # A transform measured by an earlier stream in this process (the previous partition)
+        # starts where that one left off instead of timing itself on the pool again.
+        self._timed_calls, self._mean_call_seconds = _known_timing(spec.transform)
 
     # -- lifecycle ------------------------------------------------------------------------
     def _start(self) -> None:
@@ -334,24 +337,36 @@ class TransformStream(Iterator[dict[str, Any]]):
         if self._errors_path is not None:
             self._errors_path.parent.mkdir(parents=True, exist_ok=True)
             self._errors_file = open(self._errors_path, "w", encoding="utf-8")  # noqa: SIM115
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._pool = ThreadPoolExecutor(max_workers=self._max_concurrency, thread_name_prefix="bt-transform")
-        ready = threading.Event()
 
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
+    # The event loop thread and the thread pool start when first needed: a fast sync transform
+    # of a small partition (a backfill runs hundreds) needs neither once its speed is known.
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is not None:
+                return self._loop
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
 
-        self._thread = threading.Thread(target=run, name=f"bt-transform-loop[{self.spec.name}]", daemon=True)
-        self._thread.start()
-        ready.wait()
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
 
-        async def make_semaphore() -> asyncio.Semaphore:
-            return asyncio.Semaphore(self._max_concurrency)
+            self._thread = threading.Thread(target=run, name=f"bt-transform-loop[{self.spec.name}]", daemon=True)
+            self._thread.start()
+            ready.wait()
 
-        self._semaphore = asyncio.run_coroutine_threadsafe(make_semaphore(), loop).result()
+            async def make_semaphore() -> asyncio.Semaphore:
+                return asyncio.Semaphore(self._max_concurrency)
+
+            self._semaphore = asyncio.run_coroutine_threadsafe(make_semaphore(), loop).result()
+            self._loop = loop
+            return loop
+
+    def _ensure_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._max_concurrency, thread_name_prefix="bt-transform")
+        return self._pool
 
     def close(self) -> None:
         if self._closed:
@@ -415,7 +430,6 @@ class TransformStream(Iterator[dict[str, Any]]):
         return self._buffer.popleft()
 
     def _fill(self) -> None:
-        assert self._loop is not None
         while not self._items_done and len(self._pending) < self._window:
             try:
                 item = next(self._items)
@@ -425,13 +439,12 @@ class TransformStream(Iterator[dict[str, Any]]):
             if not isinstance(item, TransformItem):
                 item = TransformItem.from_json(item)
             if self._is_async:
-                future: Future[_Outcome] = asyncio.run_coroutine_threadsafe(self._run_one(item), self._loop)
+                future: Future[_Outcome] = asyncio.run_coroutine_threadsafe(self._run_one(item), self._ensure_loop())
             elif self._use_inline():
                 self._pending.append((item, self._run_sync(item)))  # done already: no future
                 continue
             else:
-                assert self._pool is not None
-                future = self._pool.submit(self._run_sync, item)
+                future = self._ensure_pool().submit(self._run_sync, item)
             self._pending.append((item, future))
 
     def _advance(self) -> None:
@@ -571,12 +584,10 @@ class TransformStream(Iterator[dict[str, Any]]):
             return self._failure(exc)
 
     def _on_loop(self, awaitable: Any) -> Any:
-        assert self._loop is not None
-
         async def wait() -> Any:
             return await awaitable
 
-        return asyncio.run_coroutine_threadsafe(wait(), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(wait(), self._ensure_loop()).result()
 
     _INLINE_AFTER_CALLS = 32
     _INLINE_BELOW_SECONDS = 0.0005
@@ -588,6 +599,7 @@ class TransformStream(Iterator[dict[str, Any]]):
             # an exponential moving mean reacts to a transform that turns slow (e.g. starts calling an LLM)
             weight = 1.0 / min(self._timed_calls, self._INLINE_AFTER_CALLS)
             self._mean_call_seconds += weight * (seconds - self._mean_call_seconds)
+            _remember_timing(self._transform, self._timed_calls, self._mean_call_seconds)
 
     def _use_inline(self) -> bool:
         with self._timing_lock:
@@ -597,6 +609,24 @@ class TransformStream(Iterator[dict[str, Any]]):
         elif calls >= self._INLINE_AFTER_CALLS and mean < self._INLINE_BELOW_SECONDS and not _loop_running():
             self._inline = True
         return self._inline
+
+
+_TIMINGS: weakref.WeakKeyDictionary[Any, tuple[int, float]] = weakref.WeakKeyDictionary()
+
+
+def _known_timing(transform: Any) -> tuple[int, float]:
+    """(calls timed, mean seconds a call) of ``transform`` in this process so far."""
+    try:
+        return _TIMINGS.get(transform, (0, 0.0))
+    except TypeError:  # not weakly referenceable: each stream times it afresh
+        return 0, 0.0
+
+
+def _remember_timing(transform: Any, calls: int, mean: float) -> None:
+    try:
+        _TIMINGS[transform] = (calls, mean)
+    except TypeError:
+        pass
 
 
 def _loop_running() -> bool:
