@@ -1,29 +1,38 @@
-"""Benchmark: the span-scope support-cases pipeline end to end, beside the official SDK and raw SQLite.
+"""Benchmark: two pipelines end to end (span and trace scope), beside the official SDK and raw SQLite.
 
-    python benchmarks/pipeline_e2e.py [--spans 1000000] [--days 30] [--dir DIR]
+    python benchmarks/pipeline_e2e.py [--spans 1000000] [--days 30] [--scope span|trace|both] [--dir DIR]
     python benchmarks/pipeline_e2e.py --spans 50000 --remote [--latency-ms 50] [--btql-rate-limit 20] [--bt-budget-s 120]
 
 Demo logs (`generate_demo_logs`, comments included) are seeded into a SQLite file through the
 in-process plane (cached in `--dir`: a `seed.db` with the same spans/days is reused), copied to a
 fresh working file, and served by `bt-dagster local serve` on a loopback port. Then, over the
-absolute window covering the seeded days, `pipelines_repo/pipelines/support_cases.py` (filter
-`metadata.flagged = true`, transform `flagged_span_to_case`) is run by three contenders, each into
-its own dataset, each in its own process:
+absolute window covering the seeded days, each pipeline is run by three contenders, each into its
+own dataset, each in its own process:
+
+- span scope: `pipelines_repo/pipelines/support_cases.py` (filter `metadata.flagged = true`,
+  transform `flagged_span_to_case`);
+- trace scope: `pipelines_repo/pipelines/trace_llm_calls.py` (filter `scores.correctness >= 0.7`,
+  async transform `llm_calls_to_example` reading the trace's LLM spans through `get_spans`).
 
   ours   `bt-dagster datasets pipeline run FILE --start --end --no-limit --json` against the served
          plane (BRAINTRUST_API_KEY / BRAINTRUST_APP_URL), also over the first half of the window;
-  sdk    a plain script with the official `braintrust` SDK: BTQL paging (1000 a page, span payloads)
-         of the flagged spans in the window through the SDK's logged-in connection, the same
-         transform imported from the pipeline file, `init_dataset(...).insert(...)` per row, flush;
-  floor  raw SQLite: the same flagged head spans in the window read straight from the plane's file
-         (`json_type` filter), JSON-decoded, transformed, written JSON-encoded into a table of a
-         separate SQLite file in transactions of 1000 (`--floor-only`, run as a subprocess).
+  sdk    a plain script with the official `braintrust` SDK through its logged-in connection, the
+         same transform imported from the pipeline file, `init_dataset(...).insert(...)` per row,
+         flush. Span scope: BTQL paging (1000 a page, span payloads) of the matching spans. Trace
+         scope: paging the matching spans' root ids, then their traces 100 roots a query (not the
+         SDK Trace's one query per trace), each handed to the transform as a Trace of SpanData;
+  floor  raw SQLite: the same rows read straight from the plane's file (`json_type` filter; trace
+         scope: the matching roots, then their spans 100 roots a query), JSON-decoded,
+         transformed, written JSON-encoded into a table of a separate SQLite file in transactions
+         of 1000 (`--floor-only`, run as a subprocess).
 
-Figures: API requests per 1000 flagged spans (deltas of the plane's `GET /local/stats` around each
-contender), dataset rows per second (wall time of the process, Python start-up included, the same
-for all three), peak RSS (`ru_maxrss` of the process from `os.wait4`), seconds. After each contender
-the target's row count is read back (`/btql` paging of the dataset's ids; the floor: its table) and
-must equal the number of flagged spans in the window.
+Figures: API requests per 1000 target rows (deltas of the plane's `GET /local/stats` around each
+contender), rows per second (wall time of the process, Python start-up included, the same for all
+three), peak RSS (`ru_maxrss` of the process from `os.wait4`), seconds, and the goals: ours at
+least 1.5x the SDK script's speed, at most 2x the floor's time, peak RSS flat (at most 1.1x from
+the half window to the whole). After each contender the target's row count is read back (`/btql`
+paging of the dataset's ids; the floor: its table) and must equal the ground truth counted from
+the plane's file (matching spans; traces with a matching span and an LLM span).
 
 `--remote` runs only the remote-like comparison instead: ours against `bt`, a script replaying bt's
 documented request pattern (discovery `/btql` pages of the ref fields, 1000 a page; then in runner
