@@ -80,13 +80,8 @@ TRACE_PIPELINE = REPO / "pipelines_repo" / "pipelines" / "trace_llm_calls.py"
 TRACE_TRANSFORM = "llm_calls_to_example"
 TRACE_FILTER = "scores.correctness >= 0.7"
 
-# The SDK contender: what a user would write with the official SDK, run as `python -c`.
-SDK_SCRIPT = r'''
-import importlib.util, json, sys
-import braintrust
-from braintrust.logger import _internal_get_global_state
-
-pipeline_path, transform_name, project, dataset_name, start, end = sys.argv[1:7]
+# Both SDK scripts: load the pipeline file's transform, log in, open the target dataset.
+SDK_PRELUDE = '''
 spec = importlib.util.spec_from_file_location("pipeline_under_test", pipeline_path)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
@@ -95,7 +90,16 @@ transform = getattr(module, transform_name)
 braintrust.login()  # BRAINTRUST_APP_URL, BRAINTRUST_API_KEY
 dataset = braintrust.init_dataset(project=project, name=dataset_name)
 conn = _internal_get_global_state().api_conn()
-query = {
+'''
+
+# The SDK contender: what a user would write with the official SDK, run as `python -c`.
+SDK_SCRIPT = r'''
+import importlib.util, json, sys
+import braintrust
+from braintrust.logger import _internal_get_global_state
+
+pipeline_path, transform_name, project, dataset_name, start, end = sys.argv[1:7]
+''' + SDK_PRELUDE + r'''query = {
     "select": [{"op": "star"}],
     "from": {"op": "function", "name": {"op": "ident", "name": ["project_logs"]},
              "args": [{"op": "literal", "value": dataset.project.id}], "shape": "spans"},
@@ -130,15 +134,7 @@ from braintrust.logger import _internal_get_global_state
 from braintrust.trace import SpanData
 
 pipeline_path, transform_name, project, dataset_name, start, end, source_filter = sys.argv[1:8]
-spec = importlib.util.spec_from_file_location("pipeline_under_test", pipeline_path)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-transform = getattr(module, transform_name)
-
-braintrust.login()  # BRAINTRUST_APP_URL, BRAINTRUST_API_KEY
-dataset = braintrust.init_dataset(project=project, name=dataset_name)
-conn = _internal_get_global_state().api_conn()
-source = {"op": "function", "name": {"op": "ident", "name": ["project_logs"]},
+''' + SDK_PRELUDE + r'''source = {"op": "function", "name": {"op": "ident", "name": ["project_logs"]},
           "args": [{"op": "literal", "value": dataset.project.id}], "shape": "spans"}
 
 def pages(query):
