@@ -22,6 +22,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--db", type=Path, help="SQLite file (default $BT_LOCAL_DB or $DAGSTER_HOME/braintrust-local.db)")
     serve.add_argument("--api-key", help="Bearer key clients must send (default $BT_LOCAL_API_KEY, else generated)")
     serve.add_argument("--faults", help="inject faults for resilience tests, e.g. 429=0.1,500=0.05,slow=0.1")
+    serve.add_argument("--read-workers", type=int, default=1, metavar="N",
+                       help="reader processes answering /btql beside the server's own (default 1; 0: answer "
+                            "queries in the server's threads)")
     serve.add_argument("--latency-ms", type=float, default=0.0, metavar="N",
                        help="remote-like: delay every response (but /local/*) by N ms (default 0: none)")
     serve.add_argument("--btql-rate-limit", type=int, metavar="R",
@@ -56,8 +59,11 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.read_workers < 0:
+        print("error: --read-workers must be 0 or more (0 answers queries in the server's own threads)", file=sys.stderr)
+        return 2
     serve(args.db or local_db_path(), host=args.host, port=args.port, api_key=args.api_key, faults=faults,
-          remote_like=remote)
+          remote_like=remote, read_workers=args.read_workers)
     return 0
 
 

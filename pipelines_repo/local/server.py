@@ -13,6 +13,7 @@ import uvicorn
 from .app import create_app
 from .faults import Faults
 from .remote_like import RemoteLike, RemoteLikeMiddleware
+from .read_workers import ReadWorkers
 from .store import LocalStore
 
 API_KEY_ENV = "BT_LOCAL_API_KEY"
@@ -38,10 +39,14 @@ def serve(
     faults: Faults | None = None,
     remote_like: RemoteLike | None = None,
     log_level: str = "warning",
+    read_workers: int = 1,
 ) -> None:
-    """Run the plane until interrupted. Binds loopback unless `host` says otherwise."""
+    """Run the plane until interrupted. Binds loopback unless `host` says otherwise.
+    `read_workers` reader processes answer `/btql` queries (0: the server's own threads)."""
     key, generated = resolve_api_key(api_key)
-    app: Any = create_app(LocalStore(db_path), api_key=key, faults=faults)
+    store = LocalStore(db_path)  # creates the file and its schema before the readers open it
+    readers = ReadWorkers(db_path, read_workers) if read_workers > 0 else None
+    app: Any = create_app(store, api_key=key, faults=faults, read_workers=readers)
     if remote_like is not None and remote_like.active:
         app = RemoteLikeMiddleware(app, remote_like)  # outermost, as the network is
     print(f"Braintrust local data plane on http://{host}:{port} (database {db_path})", file=sys.stderr)
@@ -56,4 +61,8 @@ def serve(
         limit = (f", at most {remote_like.btql_rate_limit} POST /btql in {remote_like.btql_window_s:g} s"
                  if remote_like.btql_rate_limit is not None else "")
         print(f"Remote-like: +{remote_like.latency_ms:g} ms a response (not /local/*){limit}", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        if readers is not None:
+            readers.close()

@@ -32,8 +32,12 @@ async def btql(request: Request) -> Response:
     audit_log = body.get("audit_log")
     if audit_log is not None and not isinstance(audit_log, bool):
         raise BadInput(f"audit_log must be true or false, got {audit_log!r}")
-    page = await run(request, store_of(request).query, parsed, version=version_param(body.get("version")),
-                     audit_log=bool(audit_log))
+    version = version_param(body.get("version"))
+    readers = request.app.state.read_workers
+    if readers is not None:
+        page = await readers.query(store_of(request), parsed, version=version, audit_log=bool(audit_log))
+    else:
+        page = await run(request, store_of(request).query, parsed, version=version, audit_log=bool(audit_log))
     headers = {"x-bt-cursor": page.cursor} if page.cursor else {}
     if fmt == "jsonl":
         return Response(b"".join(r + b"\n" for r in page.rows), media_type="application/x-ndjson", headers=headers)
