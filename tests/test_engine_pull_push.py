@@ -189,8 +189,8 @@ def test_trace_scope_without_limit_streams_many_traces_per_query(client, project
         spans.append(span(f"t{t:03d}", f"t{t:03d}-kid", 99 + t, parent=f"t{t:03d}-root"))
     log(client, pid, spans)
     stream = pull_refs(client, SourceSpec(project_name="src", scope="trace"), window=86400)
-    first = next(stream)  # streams: the first 100 traces are hydrated, not all 250
-    assert stream.stats.hydrate_requests == 1 and len(first.spans) == 2
+    first = next(stream)  # streams: the first 100 traces are hydrated (and at most the next 100), not all 250
+    assert stream.stats.hydrate_requests in (1, 2) and len(first.spans) == 2
     items = [first, *stream]
     assert len(items) == 250 and len({i.ref["root_span_id"] for i in items}) == 250
     assert all(len(i.spans) == 2 and i.ref["origin"]["id"].endswith("-root") for i in items)

@@ -160,7 +160,7 @@ def make_trace_factory(
             return PipelineTrace(
                 object_id=object_id or item.object_id or "",
                 root_span_id=root,
-                spans=[dict(span) for span in item.spans],
+                spans=item.spans,  # the trace copies each span itself
                 fetch_trace=fetch_trace,
             )
         return cache.get(root, object_id=object_id or item.object_id)
