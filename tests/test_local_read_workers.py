@@ -75,3 +75,31 @@ def test_readers_end_with_a_killed_server(tmp_path) -> None:
     finally:
         if plane.process.poll() is None:
             stop_plane(plane)
+
+
+def test_readers_of_a_server_stopped_while_they_start_do_not_linger(tmp_path) -> None:
+    """Start and stop planes at once (their readers are still spawning), then look for readers
+    whose server is gone."""
+    def orphans() -> set[int]:
+        found = set()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+                ppid = int((proc / "stat").read_text().split(") ", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if "multiprocessing.spawn" in cmd and str(tmp_path) not in cmd and ppid == 1 and _alive(int(proc.name)):
+                found.add(int(proc.name))
+        return found
+
+    before = orphans()
+    for i in range(3):
+        plane = start_plane(tmp_path / f"plane{i}.db")
+        plane.process.send_signal(signal.SIGKILL)
+        plane.process.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and orphans() - before:
+        time.sleep(0.3)
+    assert not orphans() - before

@@ -33,16 +33,18 @@ __all__ = ["ReadWorkers"]
 _store: LocalStore | None = None  # the reader process's own store
 
 
-def _open(path: str) -> None:
+def _open(path: str, server: int) -> None:
     global _store
+    threading.Thread(target=_exit_with_server, args=(server,), name="bt-reader-watch", daemon=True).start()
     _store = LocalStore(path)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="bt-reader-watch", daemon=True).start()
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_server(server: int) -> None:
     """A reader outlives no server: uvicorn ends its process by re-raising the stop signal (and a
-    server may be killed), so no shutdown code of ours is sure to run; the reader watches instead."""
-    while os.getppid() == parent:
+    server may be killed), so no shutdown code of ours is sure to run; the reader watches instead.
+    The server's pid comes from the server, so a reader that starts after its server died (a
+    plane stopped while its readers were still spawning) exits at once."""
+    while os.getppid() == server:
         time.sleep(0.5)
     os._exit(0)
 
@@ -69,7 +71,7 @@ class ReadWorkers:
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server has threads (the event loop's, its thread pool's)
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_open, initargs=(str(self.db_path),))
+                                   initializer=_open, initargs=(str(self.db_path), os.getpid()))
         for _ in range(self.workers):
             pool.submit(_ready)  # start the readers while the server starts, not at the first query
         return pool
