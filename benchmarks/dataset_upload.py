@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipeline_e2e import Launcher, delta  # noqa: E402
+from pipeline_e2e import Launcher, delta, print_goals  # noqa: E402
 
 PROJECT = "Upload bench"
 SEED = 11
@@ -446,9 +446,7 @@ def print_report(results: dict[str, dict[str, Any]], full: Path, rows: int, dist
         (f"peak RSS flat (N vs N/2 <= {GOAL_RSS_RATIO:.2f}x)",
          f"{ours_r['rss_mb']:.0f} / {half_r['rss_mb']:.0f} MB = {rss_ratio:.2f}x", rss_ratio <= GOAL_RSS_RATIO),
     ]
-    print(f"{'goal':<40}{'measured':>30}  met")
-    for label, measured, met in goals:
-        print(f"{label:<40}{measured:>30}  {'yes' if met else 'NO'}")
+    print_goals(goals, widths=(40, 30))
     print(f"(peak RSS, N minus N/2: {per_row:+,.0f} bytes per extra file row)")
     if "floor" in results:
         floor = results["floor"]

@@ -526,6 +526,14 @@ class Plane:
         stop_plane(self.served)
 
 
+def print_goals(goals: list[tuple[str, str, bool]], *, title: str = "goal", widths: tuple[int, int] = (46, 24)) -> None:
+    """A goal table: each goal's label, what was measured, and whether it is met."""
+    label_w, measured_w = widths
+    print(f"{title:<{label_w}}{'measured':>{measured_w}}  met")
+    for label, measured, met in goals:
+        print(f"{label:<{label_w}}{measured:>{measured_w}}  {'yes' if met else 'NO'}")
+
+
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(before) | set(after)) if after.get(k, 0) != before.get(k, 0)}
 
@@ -640,8 +648,7 @@ def remote_comparison(args: argparse.Namespace, launcher: Launcher, w: Window, e
               f"bt {', '.join(f'{k} {v}' for k, v in b['routes'].items())}")
     speedup = table[1][2]["seconds"] / table[1][1]["seconds"]
     met = speedup >= GOAL_REMOTE_SPEEDUP
-    print(f"{'goal':<46}{'measured':>24}  met")
-    print(f"{f'ours vs bt at {args.latency_ms:g} ms >= {GOAL_REMOTE_SPEEDUP:g}x':<46}{f'{speedup:.1f}x':>24}  {'yes' if met else 'NO'}")
+    print_goals([(f"ours vs bt at {args.latency_ms:g} ms >= {GOAL_REMOTE_SPEEDUP:g}x", f"{speedup:.1f}x", met)])
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -844,9 +851,7 @@ def report(scenario: Scenario, results: dict[str, dict[str, Any]], spans: int, h
         (f"peak RSS flat as N doubles (N vs N/2 <= {GOAL_RSS_RATIO:.2f}x)",
          f"{ours_r['rss_mb']:.0f} / {half_r['rss_mb']:.0f} MB = {rss_ratio:.2f}x", rss_ratio <= GOAL_RSS_RATIO),
     ]
-    print(f"{'goal (' + scenario.scope + ' scope)':<46}{'measured':>24}  met")
-    for label, measured, met in goals:
-        print(f"{label:<46}{measured:>24}  {'yes' if met else 'NO'}")
+    print_goals(goals, title=f"goal ({scenario.scope} scope)")
     print(f"(peak RSS, whole window minus half window: {per_row:+,.0f} bytes per extra dataset row)")
 
 
