@@ -11,6 +11,8 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -94,6 +96,21 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 
     raise RuntimeError(f"server not ready in {timeout}s:\n{log.read_text(errors='replace')[-4000:]}")
 
 
+@contextmanager
+def serving(command: list[str], home: Path, log: Path, timeout: float = 120) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Start `command` (`dagster-webserver` or `dagster dev`) on a free port with the repo's
+    workspace, wait until it answers and has loaded the code location, yield (url, repository),
+    and stop it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start([*command, "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"], home, log)
+    try:
+        wait_ready(url, process, log, timeout=timeout)
+        yield url, loaded_repository(url)
+    finally:
+        stop(process)
+
+
 def graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
     response = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
     response.raise_for_status()
@@ -120,13 +137,7 @@ def loaded_repository(url: str, timeout: float = 90) -> dict[str, Any]:
 
 def test_webserver_loads_every_asset_schedule_and_sensor(tmp_path: Path) -> None:
     home = make_home(tmp_path)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "webserver.log"
-    process = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"], home, log)
-    try:
-        wait_ready(url, process, log)
-        repo = loaded_repository(url)
+    with serving([str(BIN / "dagster-webserver")], home, tmp_path / "webserver.log") as (url, repo):
         nodes = {"/".join(node["assetKey"]["path"]): node for node in repo["assetNodes"]}
         for prefix in PIPELINES:
             for stage in ("pulled_refs", "transformed_rows", "dataset_version"):
@@ -152,8 +163,6 @@ def test_webserver_loads_every_asset_schedule_and_sensor(tmp_path: Path) -> None
         assert faq["isMaterializable"] and not faq["isPartitioned"] and faq["groupName"] == "support_faq"
         assert not nodes["files/support_faq"]["isMaterializable"]
         assert httpx.get(url, timeout=10).status_code == 200
-    finally:
-        stop(process)
 
 
 MATERIALIZED = """
@@ -176,13 +185,7 @@ def test_first_run_opens_the_ui_on_materialized_examples(tmp_path: Path) -> None
         done = subprocess.run([str(BIN / "bt-dagster"), *cmd], cwd=REPO, env=env_for(home), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("materialized before") == len(PIPELINES) + 1
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "webserver.log"
-    process = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"], home, log)
-    try:
-        wait_ready(url, process, log)
-        loaded_repository(url)
+    with serving([str(BIN / "dagster-webserver")], home, tmp_path / "webserver.log") as (url, _):
         nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(url, MATERIALIZED)["assetNodes"]}
         for prefix in PIPELINES:
             for stage in ("pulled_refs", "transformed_rows", "dataset_version"):
@@ -190,8 +193,6 @@ def test_first_run_opens_the_ui_on_materialized_examples(tmp_path: Path) -> None
                 # the closed windows with logs: the 5 seeded days before today
                 assert node["partitionStats"]["numMaterialized"] == 5, (prefix, stage, node)
         assert nodes["support_faq/dataset_version"]["assetMaterializations"], "the DatasetFile example ran too"
-    finally:
-        stop(process)
 
 
 LAUNCH = """
@@ -233,13 +234,8 @@ def test_backfill_over_graphql_completes_as_one_run(tmp_path: Path) -> None:
     assert seed.returncode == 0, seed.stderr.decode()
     days = [(today - timedelta(days=n)).date().isoformat() for n in range(7, 0, -1)]
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path / "dagster-dev.log"
-    process = start([str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], home, log)
-    try:
-        wait_ready(url, process, log, timeout=180)
-        loaded_repository(url)
+    with serving([str(BIN / "dagster"), "dev"], home, log, timeout=180) as (url, _):
         launched = graphql(
             url,
             LAUNCH,
@@ -273,5 +269,3 @@ def test_backfill_over_graphql_completes_as_one_run(tmp_path: Path) -> None:
             project = client.get_project(name="Customer Support")
             dataset = client.find_dataset(project["id"], "Support cases")
             assert dataset is not None and any(True for _ in client.fetch_dataset(dataset["id"]))
-    finally:
-        stop(process)
