@@ -75,7 +75,7 @@ def lookup_rows(
     fields: Sequence[str] = LOOKUP_FIELDS,
 ) -> dict[str, dict[str, Any]]:
     """The stored rows among ``ids`` (<= 1000), at head or as of ``version``: one query, unsorted
-    (a sort would make the plane walk its time index instead of seeking each id)."""
+    (the rows come back keyed by id, so no order is needed)."""
     if len(ids) > MAX_LOOKUP_IDS:
         raise ValueError(f"at most {MAX_LOOKUP_IDS} ids per lookup")
     if not ids:

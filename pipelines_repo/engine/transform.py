@@ -9,7 +9,9 @@ transforms are awaited on one private event loop (running in its own thread, so 
 be sync or async); sync transforms run in a thread pool of ``max_concurrency`` workers -- or,
 once they are measured to be fast (CPU-bound, well under a millisecond a call), inline in the
 consuming thread: under the GIL threads cannot speed such calls up, and handing each one to a
-pool costs more than the call itself. A transform that turns slow goes back to the pool.
+pool costs more than the call itself. A transform that turns slow goes back to the pool. The
+measured speed outlives the stream (per transform, in this process), so the next partition's
+stream starts inline, and the pool and the event loop thread start only when first needed.
 
 Arguments are bt's (docs/BT_COMPAT.md §3), passed by keyword and filtered like the SDK's
 ``call_user_fn``: a ref with a string ``id`` (span scope) gives ``input, output, expected,
